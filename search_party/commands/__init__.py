@@ -1,0 +1,5 @@
+"""Subcommands of `search-party`, one module per area."""
+
+from search_party.commands.models import models
+
+COMMANDS = [models]

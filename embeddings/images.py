@@ -94,7 +94,9 @@ def load_image(source: ImageSource, max_pixels: int | None = None) -> Image.Imag
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image we can read (JPEG, PNG, HEIC, WebP …)") from None
     except Image.DecompressionBombError:
-        raise ImageError(f"{name} is too large to decode safely; send a smaller photo") from None
+        raise ImageError(
+            f"{name} has more than the {limit // 1_000_000} megapixel limit; send a smaller photo"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow reports truncated or corrupt data as OSError/SyntaxError/ValueError.
         raise ImageError(f"{name} is damaged or incomplete ({exc}); send the photo again") from None

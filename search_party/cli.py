@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 
 import click
 
@@ -20,6 +21,11 @@ def cli() -> None:
 
 for _command in COMMANDS:
     cli.add_command(_command)
+
+# Outer layers (the web app's `serve`) plug their commands in through an entry-point group, so
+# search_party never imports web.
+for _entry in entry_points(group="search_party.commands"):
+    cli.add_command(_entry.load(), _entry.name)
 
 
 def main() -> None:

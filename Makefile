@@ -1,0 +1,11 @@
+# The two commands a newcomer needs (see README.md).
+.PHONY: run test setup
+
+setup:
+	bash scripts/bootstrap.sh
+
+run: setup
+	.venv/bin/search-party serve
+
+test: setup
+	.venv/bin/python -m pytest

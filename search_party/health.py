@@ -1,0 +1,20 @@
+"""What an operator (or the landing page) needs to know: are the models and the store usable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from embeddings import registry
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    models: dict[str, bool]
+    problems: list[str]
+
+
+def check() -> Health:
+    rows = registry.status()
+    problems = [r.problem for r in rows if r.problem]
+    return Health(ok=not problems, models={r.name: r.verified for r in rows}, problems=problems)

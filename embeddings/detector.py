@@ -1,0 +1,241 @@
+"""The pet-only detector: COCO ONNX graphs whose output is cut down to dogs and cats.
+
+``PetDetector.detect`` returns dog and cat boxes only, merged by one class-agnostic NMS (YOLOX
+once put a "cat" box on a dog).  Person boxes are decoded from the same forward pass but leave
+this module only through ``person_boxes``, whose one use is blurring those pixels
+(``embeddings.redact``); they are never mixed with pet detections.
+
+Each graph is fed exactly as it was trained (see ../shared/models/MODELS.md):
+- PicoDet-S: RGB stretched to the square input, ImageNet mean/std; per stride 8/16/32/64 class
+  scores (already sigmoid) and GFL box distributions (4 sides × 8 bins).
+- YOLOX-Nano: BGR 0–255, letterboxed at the top-left with pad 114; raw grid offsets, score =
+  objectness × class probability.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from PIL import Image
+
+from embeddings import boxes as bx
+from embeddings.onnx_session import OnnxModel
+from embeddings.registry import ModelError, locate
+
+Box = tuple[float, float, float, float]
+
+# COCO class ids (0-based, coco.names): the only three this project ever reads.
+PERSON, CAT, DOG = 0, 15, 16
+_WANTED = np.array([PERSON, CAT, DOG])
+_PET_LABELS = ("cat", "dog")  # columns 1 and 2 of the cut-down score matrix
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One dog or cat: label ('dog' or 'cat'), score in [0, 1], box (x1, y1, x2, y2) in pixels."""
+
+    label: str
+    score: float
+    box: Box
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """Candidate boxes in image pixels with their person/cat/dog scores, before thresholds."""
+
+    boxes: np.ndarray  # (N, 4) float32
+    scores: np.ndarray  # (N, 3) float32: person, cat, dog
+
+
+@dataclass(frozen=True)
+class _FrameResult:
+    pets: tuple[Detection, ...]
+    persons: tuple[Box, ...]
+
+
+def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    # reducing_gap: a box-filter pre-reduction makes large frames ~2× cheaper, still antialiased.
+    img = Image.fromarray(rgb).resize((width, height), Image.BILINEAR, reducing_gap=1.0)
+    return np.asarray(img)
+
+
+class _PicoDet:
+    """PicoDet-S: stretch resize, ImageNet normalisation, GFL distribution decode."""
+
+    default_conf: ClassVar[float] = 0.4
+    strides: ClassVar[tuple[int, ...]] = (8, 16, 32, 64)
+    bins: ClassVar[int] = 8
+    _mean = np.array([123.675, 116.28, 103.53], np.float32)
+    _std = np.array([58.395, 57.12, 57.375], np.float32)
+
+    def __init__(self, model: OnnxModel) -> None:
+        self.model = model
+        self.input_name = model.input_names[0]
+        self.size = int(model.input_shapes[0][-1])
+        centres, strides = [], []
+        for s in self.strides:
+            n = math.ceil(self.size / s)
+            ys, xs = np.mgrid[0:n, 0:n]
+            # Anchor centre of cell i is i·s + (s−1)/2, as in the graph's training code.
+            centres.append(np.stack([xs.ravel(), ys.ravel()], 1) * s + (s - 1) / 2)
+            strides.append(np.full(n * n, s))
+        self.centres = np.concatenate(centres).astype(np.float32)
+        self.anchor_strides = np.concatenate(strides).astype(np.float32)
+        self._scale = (1.0 / self._std).astype(np.float32)[:, None, None]
+        self._offset = (-self._mean / self._std).astype(np.float32)[:, None, None]
+        self._project = np.arange(self.bins, dtype=np.float32)
+
+    def __call__(self, rgb: np.ndarray, min_score: float) -> _Decoded:
+        h, w = rgb.shape[:2]
+        chw = _resize(rgb, self.size, self.size).transpose(2, 0, 1)
+        x = np.empty((1, 3, self.size, self.size), np.float32)
+        np.multiply(chw, self._scale, out=x[0])
+        x[0] += self._offset
+        outs = self.model.run({self.input_name: x})
+        n_levels = len(self.strides)
+        scores = np.concatenate([o[0] for o in outs[:n_levels]])[:, _WANTED]
+        keep = np.flatnonzero(scores.max(1) >= min_score)
+        dist = np.concatenate([o[0] for o in outs[n_levels:]])[keep].reshape(-1, 4, self.bins)
+        # GFL: softmax over the bins, expected bin × stride = distance to each side (l, t, r, b).
+        e = np.exp(dist - dist.max(-1, keepdims=True))
+        d = (e / e.sum(-1, keepdims=True)) @ self._project * self.anchor_strides[keep, None]
+        c = self.centres[keep]
+        boxes = np.concatenate([c - d[:, :2], c + d[:, 2:]], axis=1)
+        boxes *= np.array([w, h, w, h], np.float32) / self.size
+        return _Decoded(boxes, scores[keep])
+
+
+class _Yolox:
+    """YOLOX-Nano: BGR 0–255 top-left letterbox, grid decode, objectness × class."""
+
+    default_conf: ClassVar[float] = 0.25
+    strides: ClassVar[tuple[int, ...]] = (8, 16, 32)
+    pad_value: ClassVar[int] = 114
+
+    def __init__(self, model: OnnxModel) -> None:
+        self.model = model
+        self.input_name = model.input_names[0]
+        self.size = int(model.input_shapes[0][-1])
+        grids, strides = [], []
+        for s in self.strides:
+            n = self.size // s
+            ys, xs = np.mgrid[0:n, 0:n]
+            grids.append(np.stack([xs.ravel(), ys.ravel()], 1))
+            strides.append(np.full(n * n, s))
+        self.grid = np.concatenate(grids).astype(np.float32)
+        self.anchor_strides = np.concatenate(strides).astype(np.float32)[:, None]
+
+    def __call__(self, rgb: np.ndarray, min_score: float) -> _Decoded:
+        h, w = rgb.shape[:2]
+        r = min(self.size / h, self.size / w)
+        nh, nw = max(1, int(h * r)), max(1, int(w * r))
+        x = np.full((1, 3, self.size, self.size), self.pad_value, np.float32)
+        x[0, :, :nh, :nw] = _resize(rgb, nw, nh).transpose(2, 0, 1)[::-1]  # RGB -> BGR planes
+        out = self.model.run({self.input_name: x})[0][0]
+        scores = out[:, 4:5] * out[:, 5 + _WANTED]
+        keep = np.flatnonzero(scores.max(1) >= min_score)
+        raw = out[keep]
+        stride = self.anchor_strides[keep]
+        xy = (raw[:, :2] + self.grid[keep]) * stride
+        half = np.exp(raw[:, 2:4]) * stride / 2
+        boxes = np.concatenate([xy - half, xy + half], axis=1) / r
+        return _Decoded(boxes, scores[keep])
+
+
+_GRAPHS: dict[str, type[_PicoDet] | type[_Yolox]] = {
+    "picodet_s_416": _PicoDet,
+    "picodet_s_320": _PicoDet,
+    "yolox_nano": _Yolox,
+}
+DETECTORS = tuple(_GRAPHS)
+DEFAULT_DETECTOR = "picodet_s_416"
+
+
+def _frame_key(rgb: np.ndarray) -> tuple:
+    # The array's identity alone is not enough: video decoders reuse buffers, so hash the pixels.
+    return id(rgb), rgb.shape, zlib.crc32(np.ascontiguousarray(rgb))
+
+
+class PetDetector:
+    """Dogs and cats in an RGB frame; person regions only for blurring them."""
+
+    def __init__(
+        self,
+        name: str,
+        model: OnnxModel,
+        conf: float | None = None,
+        person_conf: float | None = None,
+        iou_threshold: float = 0.5,
+    ) -> None:
+        if name not in _GRAPHS:
+            raise ModelError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+        self.name = name
+        self._graph = _GRAPHS[name](model)
+        self.conf = self._graph.default_conf if conf is None else conf
+        # Redaction errs on the side of blurring: a missed person is worse than a blurred bush.
+        self.person_conf = min(self.conf, 0.3) if person_conf is None else person_conf
+        self.iou_threshold = iou_threshold
+        self._last: tuple[tuple, _FrameResult] | None = None
+
+    @classmethod
+    def load(
+        cls,
+        name: str = DEFAULT_DETECTOR,
+        conf: float | None = None,
+        person_conf: float | None = None,
+        iou_threshold: float = 0.5,
+        threads: int | None = None,
+    ) -> PetDetector:
+        """Locate and verify the named graph (embeddings.registry), then open it in onnxruntime."""
+        if name not in _GRAPHS:
+            raise ModelError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+        return cls(name, OnnxModel(locate(name), threads=threads), conf, person_conf, iou_threshold)
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Dog and cat boxes in an H×W×3 uint8 RGB image, best first."""
+        return list(self._analyse(rgb).pets)
+
+    def person_boxes(self, rgb: np.ndarray) -> list[Box]:
+        """Person regions, for blurring only: never crop, embed or compare these pixels."""
+        return list(self._analyse(rgb).persons)
+
+    def _analyse(self, rgb: np.ndarray) -> _FrameResult:
+        """One forward pass per frame: detect() and person_boxes() on the same frame share it."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an H×W×3 uint8 RGB array, got {rgb.dtype} {rgb.shape}")
+        key = _frame_key(rgb)
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        decoded = self._graph(rgb, min(self.conf, self.person_conf))
+        h, w = rgb.shape[:2]
+        boxes = bx.clip(decoded.boxes, w, h)
+        visible = bx.area(boxes) > 0  # a box wholly outside the frame clips to nothing
+        boxes, scores = boxes[visible], decoded.scores[visible]
+        result = _FrameResult(self._pets(boxes, scores), self._persons(boxes, scores))
+        self._last = (key, result)
+        return result
+
+    def _pets(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[Detection, ...]:
+        pet_scores = scores[:, 1:]
+        # One candidate per (anchor, class) above threshold; then NMS across both classes.
+        rows, cols = np.nonzero(pet_scores >= self.conf)
+        cand_boxes, cand_scores = boxes[rows], pet_scores[rows, cols]
+        kept = bx.nms(cand_boxes, cand_scores, self.iou_threshold)
+        return tuple(
+            Detection(_PET_LABELS[cols[i]], float(cand_scores[i]), _as_box(cand_boxes[i])) for i in kept
+        )
+
+    def _persons(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[Box, ...]:
+        mask = scores[:, 0] >= self.person_conf
+        kept = bx.nms(boxes[mask], scores[mask, 0], self.iou_threshold)
+        return tuple(_as_box(boxes[mask][i]) for i in kept)
+
+
+def _as_box(row: np.ndarray) -> Box:
+    x1, y1, x2, y2 = (float(v) for v in row)
+    return (x1, y1, x2, y2)

@@ -1,5 +1,6 @@
 """Subcommands of `search-party`, one module per area."""
 
+from search_party.commands.detect import detect
 from search_party.commands.models import models
 
-COMMANDS = [models]
+COMMANDS = [models, detect]

@@ -70,6 +70,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             claimed_by TEXT,
             claimed_at TEXT,
             start_time TEXT,
+            start_source TEXT,
             sightings_count INTEGER,
             stats TEXT,
             created TEXT NOT NULL,

@@ -196,7 +196,11 @@ class BoundingBox:
 
 
 def bounding_box(center: Point, radius_m: float) -> BoundingBox:
-    """The prefilter box for a fence; see the module docstring for why it contains the fence."""
+    """The prefilter box for a fence; see the module docstring for why it contains the fence.
+
+    The radius is checked against the cap here too, so a query built from the box is capped.
+    """
+    radius_m = parse_radius_m(radius_m)
     delta = (radius_m + BBOX_PAD_M) / EARTH_RADIUS_M
     delta_deg = math.degrees(delta)
     min_lat, max_lat = center.lat - delta_deg, center.lat + delta_deg

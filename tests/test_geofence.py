@@ -34,7 +34,12 @@ from search_party.geofence import (
     within_mask,
 )
 
-PROPERTY = settings(max_examples=int(os.environ.get("GEO_N", 120)), deadline=None, database=None)
+# SEARCH_PARTY_PROPERTY_EXAMPLES=2000 runs a deeper search than CI's quick one.
+PROPERTY = settings(
+    max_examples=int(os.environ.get("SEARCH_PARTY_PROPERTY_EXAMPLES", 120)),
+    deadline=None,
+    database=None,
+)
 
 # Real places, chosen for their geometry: mid-latitudes, the equator, both sides of the
 # antimeridian (Fiji, Samoa/Chukotka), the far north and the far south.

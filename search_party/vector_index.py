@@ -1,0 +1,281 @@
+"""The FAISS index of sighting vectors: a cache of SQLite, never the only copy of anything.
+
+``VectorIndex.open`` loads the index file and checks it against the database.  It rebuilds the
+whole index from SQLite when the file is missing, corrupt (bad header, checksum or FAISS data) or
+stale (made by another model version or for another dimension, or too small or too large for its
+index type), and otherwise catches up incrementally: rows added since the file was written are
+added, rows deleted since (opt-out, retention, erasure) are removed.  If the counts still
+disagree after that, it rebuilds.  Sighting ids never repeat (AUTOINCREMENT), so "id greater than
+the largest indexed id" is exactly "new since the file was written".
+
+Which index, and why:
+- up to ``FLAT_LIMIT`` vectors, exact search: ``IndexIDMap2(IndexFlatIP)``.  Vectors are
+  L2-normalised, so inner product is cosine similarity; every score is exact, nothing is trained,
+  adding and removing are cheap, and at 100k × 1280-d the brute-force scan still costs only tens of
+  milliseconds (and a geofenced search scores far fewer vectors than that).
+- above it, ``IndexIVFPQ``: memory is the constraint (1M × 1280-d float32 is 5 GB); product
+  quantisation keeps 64 bytes per vector, and the inverted lists keep ids, so removal works.  A
+  restricted search visits every list (nprobe = nlist) so that *every* allowed sighting is scored
+  and none outside is; the per-list id check is cheap next to computing distances.  HNSW was not
+  chosen: it cannot remove vectors, and filtering a graph walk down to a small geofenced subset
+  loses recall.
+
+Searches take an optional set of allowed sighting ids (the geofence) and pass it to FAISS as an
+``IDSelectorBatch``, so vectors outside the set are never scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from sqlite_utils import Database
+
+from search_party import storage
+
+FLAT_LIMIT = 100_000
+MAGIC = b"SPFAISS1"
+FORMAT = 1
+PQ_BYTES = 64  # sub-quantisers (bytes at 8 bits) per vector in the large index
+UNRESTRICTED_NPROBE = 32
+
+
+class IndexFileError(Exception):
+    """The index file cannot be trusted; the caller rebuilds it."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which index to build for ``count`` vectors of ``dim`` dimensions."""
+
+    kind: str  # "flat" or "ivfpq"
+    nlist: int = 0
+    pq_m: int = 0
+    pq_bits: int = 8
+
+    @staticmethod
+    def for_size(count: int, dim: int, flat_limit: int = FLAT_LIMIT) -> "Plan":
+        if count <= flat_limit:
+            return Plan("flat")
+        # ~4·sqrt(n) lists is the usual balance between list length and coarse-search cost.
+        nlist = int(min(65536, max(16, 4 * math.sqrt(count))))
+        # The most sub-quantisers that divide dim, up to PQ_BYTES (8 bits each).
+        pq_m = max(m for m in range(1, PQ_BYTES + 1) if dim % m == 0)
+        # k-means wants ~39 training points per centroid (FAISS's rule); 8 bits from ~10k vectors.
+        pq_bits = int(min(8, max(4, math.floor(math.log2(count / 39)))))
+        return Plan("ivfpq", nlist=nlist, pq_m=pq_m, pq_bits=pq_bits)
+
+
+def _new_index(plan: Plan, dim: int) -> faiss.Index:
+    if plan.kind == "flat":
+        return faiss.index_factory(dim, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(dim, f"IVF{plan.nlist},PQ{plan.pq_m}x{plan.pq_bits}",
+                                faiss.METRIC_INNER_PRODUCT)
+    # Polysemous training only speeds up Hamming-distance filtering, which we never use, and it
+    # costs more than all the rest of training together.
+    index.do_polysemous_training = False
+    return index
+
+
+def _kind_of(index: faiss.Index) -> str:
+    return "flat" if isinstance(index, faiss.IndexIDMap2) else "ivfpq"
+
+
+class VectorIndex:
+    """Sighting vectors of one model version, searchable by inner product, persisted at ``path``."""
+
+    def __init__(self, path: Path, model_version: str, dim: int, index: faiss.Index,
+                 ids: np.ndarray, flat_limit: int = FLAT_LIMIT) -> None:
+        self.path = Path(path)
+        self.model_version = model_version
+        self.dim = dim
+        self.index = index
+        self.ids = ids  # sorted int64: every sighting id in the index
+        self.flat_limit = flat_limit
+        self.status = "new"  # what the last open/sync did, for logs and tests
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ open, load, save
+
+    @classmethod
+    def open(cls, db: Database, path: Path | str, model_version: str, dim: int, *,
+             flat_limit: int = FLAT_LIMIT) -> "VectorIndex":
+        """The index for ``model_version``, current with the database (see the module notes)."""
+        path = Path(path)
+        try:
+            loaded = cls._load(path, model_version, dim, flat_limit)
+        except IndexFileError as exc:
+            index = cls(path, model_version, dim, _new_index(Plan("flat"), dim),
+                        np.zeros(0, np.int64), flat_limit)
+            index.rebuild(db, reason=str(exc))
+            return index
+        loaded.sync(db)
+        return loaded
+
+    @classmethod
+    def _load(cls, path: Path, model_version: str, dim: int, flat_limit: int) -> "VectorIndex":
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise IndexFileError("missing") from None
+        except OSError as exc:
+            raise IndexFileError(f"unreadable ({exc.strerror})") from None
+        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+            raise IndexFileError("corrupt (not an index file)")
+        (header_len,) = struct.unpack_from("<I", data, len(MAGIC))
+        start = len(MAGIC) + 4
+        try:
+            header = json.loads(data[start:start + header_len])
+            body = data[start + header_len:]
+            if header["format"] != FORMAT:
+                raise IndexFileError(f"stale (file format {header['format']})")
+            if hashlib.sha256(body).hexdigest() != header["sha256"]:
+                raise IndexFileError("corrupt (checksum mismatch)")
+            count = int(header["count"])
+            ids = np.frombuffer(body[:count * 8], dtype="<i8").astype(np.int64)
+            index = faiss.deserialize_index(np.frombuffer(body[count * 8:], dtype=np.uint8))
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise IndexFileError(f"corrupt ({type(exc).__name__})") from None
+        if header["model_version"] != model_version:
+            raise IndexFileError(f"stale (model version {header['model_version']}, now {model_version})")
+        if header["dim"] != dim or index.d != dim:
+            raise IndexFileError(f"stale (dimension {index.d}, now {dim})")
+        if index.ntotal != count or len(ids) != count:
+            raise IndexFileError("corrupt (count does not match its header)")
+        loaded = cls(path, model_version, dim, index, ids, flat_limit)
+        loaded.status = "loaded"
+        return loaded
+
+    def save(self) -> None:
+        """Write the index atomically: a reader sees the old file or the new one, never half."""
+        with self._lock:
+            body = self.ids.astype("<i8").tobytes() + faiss.serialize_index(self.index).tobytes()
+            header = json.dumps({
+                "format": FORMAT, "model_version": self.model_version, "dim": self.dim,
+                "count": int(self.index.ntotal), "kind": _kind_of(self.index),
+                "sha256": hashlib.sha256(body).hexdigest(),
+            }).encode()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(MAGIC + struct.pack("<I", len(header)) + header + body)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+    # ------------------------------------------------------------ keeping up with SQLite
+
+    def rebuild(self, db: Database, reason: str = "requested") -> None:
+        """Build a fresh index from every vector of this model version in SQLite, then save it."""
+        with self._lock:
+            count = storage.count_sightings(db, self.model_version)
+            plan = Plan.for_size(count, self.dim, self.flat_limit)
+            index = _new_index(plan, self.dim)
+            if plan.kind == "ivfpq":
+                index.train(self._training_sample(db, max(plan.nlist * 40, 256 * 40)))
+            parts = []
+            for ids, vectors in storage.sighting_vectors(db, self.model_version):
+                self._check_dim(vectors)
+                index.add_with_ids(vectors, ids)
+                parts.append(ids)
+            self.index = index
+            self.ids = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            self.status = f"rebuilt: {reason}"
+            self.save()
+
+    def _training_sample(self, db: Database, size: int) -> np.ndarray:
+        all_ids = np.array([r[0] for r in db.execute(
+            "SELECT id FROM sightings WHERE model_version = ?", [self.model_version])], np.int64)
+        chosen = np.sort(np.random.default_rng(0).choice(all_ids, min(size, len(all_ids)), replace=False))
+        rows = []
+        for start in range(0, len(chosen), 500):
+            chunk = [int(i) for i in chosen[start:start + 500]]
+            rows += [storage.blob_to_vector(r[0]) for r in db.execute(
+                f"SELECT vector FROM sightings WHERE id IN ({', '.join('?' * len(chunk))})", chunk)]
+        return np.vstack(rows)
+
+    def _check_dim(self, vectors: np.ndarray) -> None:
+        if vectors.shape[1] != self.dim:
+            raise ValueError(f"stored vectors of {self.model_version} have {vectors.shape[1]} "
+                             f"dimensions, the model gives {self.dim}")
+
+    def sync(self, db: Database) -> None:
+        """Add sightings stored since the index was written, drop deleted ones, save if anything
+        changed; rebuild if the counts still disagree or the index outgrew its type."""
+        with self._lock:
+            added = removed = 0
+            last = int(self.ids[-1]) if len(self.ids) else 0
+            for ids, vectors in storage.sighting_vectors(db, self.model_version, after_id=last):
+                self._check_dim(vectors)
+                self.index.add_with_ids(vectors, ids)
+                self.ids = np.concatenate([self.ids, ids])
+                added += len(ids)
+            count = storage.count_sightings(db, self.model_version)
+            if count != len(self.ids):
+                present = np.array([r[0] for r in db.execute(
+                    "SELECT id FROM sightings WHERE model_version = ? ORDER BY id",
+                    [self.model_version])], np.int64)
+                gone = np.setdiff1d(self.ids, present, assume_unique=True)
+                if len(gone):
+                    self.index.remove_ids(faiss.IDSelectorBatch(gone))
+                    self.ids = np.setdiff1d(self.ids, gone, assume_unique=True)
+                    removed = len(gone)
+            if count != len(self.ids) or self.index.ntotal != count:
+                self.rebuild(db, reason=f"stale (count {self.index.ntotal}, database {count})")
+                return
+            if Plan.for_size(count, self.dim, self.flat_limit).kind != _kind_of(self.index):
+                self.rebuild(db, reason=f"stale ({_kind_of(self.index)} index for {count} vectors)")
+                return
+            if added or removed:
+                self.status = f"synced: +{added} -{removed}"
+                self.save()
+            elif self.status.startswith("synced"):
+                self.status = "current"
+
+    # ------------------------------------------------------------ searching
+
+    @property
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, queries: np.ndarray, k: int,
+               allowed_ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best sightings for each query row, by inner product (cosine for unit
+        vectors).  With ``allowed_ids``, only those sightings are scored.  Returns
+        ``(scores (q, k) float32, ids (q, k) int64)``, best first, padded with id -1."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"queries have {queries.shape[1]} dimensions, the index {self.dim}")
+        empty = (np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64))
+        params = None
+        with self._lock:
+            if allowed_ids is not None:
+                allowed = np.fromiter(allowed_ids, dtype=np.int64)
+                if len(allowed) == 0:
+                    return empty
+                selector = faiss.IDSelectorBatch(allowed)
+                if isinstance(self.index, faiss.IndexIVF):
+                    params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nlist)
+                else:
+                    params = faiss.SearchParameters(sel=selector)
+            elif isinstance(self.index, faiss.IndexIVF):
+                params = faiss.SearchParametersIVF(nprobe=min(UNRESTRICTED_NPROBE, self.index.nlist))
+            if self.index.ntotal == 0:
+                return empty
+            scores, ids = self.index.search(queries, k, params=params)
+        scores[ids < 0] = -np.inf
+        return scores, ids

@@ -1,0 +1,141 @@
+"""The FAISS index as a cache of SQLite: rebuilt when missing, corrupt or stale, kept in step with
+inserts and deletions, searched only within an allowed set of sightings.  Real vectors of the
+fixture's MPDD dogs in a real SQLite file, a real index file in tmp_path."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from search_party import storage
+from search_party.db import open_db
+from search_party.vector_index import FLAT_LIMIT, Plan, VectorIndex
+from sighting_drafts import clip_result, embedder, mpdd_drafts, query_vector
+
+
+def store(db, camera, drafts, sha):
+    clip, _ = storage.create_clip(db, camera.id, sha, "clip.mp4", 1)
+    storage.claim_clip(db, clip.id, "host:1:t")
+    return storage.save_clip_result(db, clip.id, clip_result(drafts), "host:1:t")
+
+
+@pytest.fixture
+def world(tmp_path):
+    """Two opted-in cameras; camera A saw every fixture dog's even sequences, B the odd ones."""
+    db = open_db(tmp_path / "sp.db")
+    owner = storage.add_user(db, "owner@example.org")
+    cams = [storage.opt_in(db, storage.add_camera(db, owner.id, 51.5 + i / 100, 0.0, retention_days=30).id)
+            for i in range(2)]
+    drafts = mpdd_drafts()
+    keys = sorted(drafts)
+    ids = {}
+    for i, cam in enumerate(cams):
+        mine = [k for k in keys if k[1] % 2 == i]
+        ids.update(zip(mine, store(db, cam, [drafts[k] for k in mine], sha=str(i) * 64)))
+    return db, cams, ids, tmp_path / "index" / "sightings.faiss"
+
+
+def open_index(db, path, **kw):
+    return VectorIndex.open(db, path, embedder().version, embedder().dim, **kw)
+
+
+def queries():
+    return np.vstack([query_vector("131", 5), query_vector("148", 3), query_vector("096", 1)])
+
+
+def test_the_index_is_built_from_sqlite_and_loaded_from_disk_after(world):
+    db, _, ids, path = world
+    built = open_index(db, path)
+    assert built.status == "rebuilt: missing" and path.is_file()
+    assert built.count == storage.count_sightings(db) == len(ids)
+    assert isinstance(built.index, faiss.IndexIDMap2)  # small: exact search
+    loaded = open_index(db, path)
+    assert loaded.status == "loaded"
+    for a, b in zip(built.search(queries(), 5), loaded.search(queries(), 5)):
+        np.testing.assert_array_equal(a, b)
+    scores, found = loaded.search(query_vector("131", 5), 1)
+    assert found[0, 0] == ids[("131", 5)]  # a crop finds its own sighting first
+    assert scores[0, 0] > 0.8
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbage", "truncated", "one byte flipped"])
+def test_a_missing_or_corrupt_file_is_rebuilt_with_the_same_results(world, damage):
+    """Tried: the index file deleted, overwritten with garbage, cut short, and one byte changed."""
+    db, _, _, path = world
+    before = open_index(db, path).search(queries(), 5)
+    data = path.read_bytes()
+    if damage == "deleted":
+        path.unlink()
+    elif damage == "garbage":
+        path.write_bytes(b"this is not a FAISS index, just garbage " * 50)
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        flipped = bytearray(data)
+        flipped[-100] ^= 0xFF
+        path.write_bytes(bytes(flipped))
+    rebuilt = open_index(db, path)
+    assert rebuilt.status.startswith("rebuilt: " + ("missing" if damage == "deleted" else "corrupt"))
+    after = rebuilt.search(queries(), 5)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_allclose(before[0], after[0], rtol=1e-6)
+    assert open_index(db, path).status == "loaded"  # the rebuilt file is good again
+
+
+def test_an_index_of_another_model_version_is_rebuilt(world):
+    db, _, ids, path = world
+    VectorIndex(path, "some-older-model", embedder().dim, faiss.index_factory(
+        embedder().dim, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT), np.zeros(0, np.int64)).save()
+    index = open_index(db, path)
+    assert index.status.startswith("rebuilt: stale (model version some-older-model")
+    assert index.count == len(ids)
+
+
+def test_sightings_stored_or_deleted_after_the_file_was_written_are_caught_up(world):
+    db, cams, ids, path = world
+    open_index(db, path)
+    drafts = mpdd_drafts()
+    new_ids = store(db, cams[0], [drafts[("131", 5)], drafts[("148", 3)]], sha="9" * 64)
+    index = open_index(db, path)
+    assert index.status == "synced: +2 -0" and index.count == len(ids) + 2
+    _, found = index.search(query_vector("131", 5), 2)
+    assert set(found[0]) == {ids[("131", 5)], new_ids[0]}  # the copy is found beside the original
+    gone = storage.opt_out(db, cams[1].id)
+    index = open_index(db, path)
+    assert index.status == f"synced: +0 -{gone}"
+    assert set(index.ids.tolist()) == {s.id for s in storage.list_sightings(db)}
+    _, found = index.search(queries(), 10)
+    assert set(found[found >= 0].tolist()) <= {s.id for s in storage.list_sightings(db, camera_ids=[cams[0].id])}
+
+
+def test_a_search_scores_only_the_allowed_sightings(world):
+    """The geofence hands the index a set of sighting ids; nothing outside it is returned."""
+    db, cams, ids, path = world
+    index = open_index(db, path)
+    allowed = [s.id for s in storage.list_sightings(db, camera_ids=[cams[1].id])]
+    scores, found = index.search(queries(), 50, allowed_ids=allowed)
+    hits = found[found >= 0]
+    assert set(hits.tolist()) == set(allowed)  # every allowed sighting scored, k > len(allowed)
+    assert np.isneginf(scores[found < 0]).all()
+    # Dog 131 seen by camera A in sequence 5 is found by camera B in another sequence of its own.
+    _, top = index.search(query_vector("131", 5), 1, allowed_ids=allowed)
+    assert top[0, 0] in {v for k, v in ids.items() if k[0] == "131"}
+    empty_scores, empty_ids = index.search(queries(), 3, allowed_ids=[])
+    assert (empty_ids == -1).all() and np.isneginf(empty_scores).all()
+
+
+def test_a_large_index_is_compressed_and_still_honours_the_allowed_set(world):
+    """Above the flat limit the index is IVF-PQ (forced here with a tiny limit on real vectors)."""
+    db, cams, ids, path = world
+    assert Plan.for_size(FLAT_LIMIT, 1280).kind == "flat"
+    big = Plan.for_size(1_000_000, 1280)
+    assert (big.kind, big.pq_m, big.pq_bits) == ("ivfpq", 64, 8)
+    index = open_index(db, path, flat_limit=10)
+    assert isinstance(index.index, faiss.IndexIVFPQ) and index.count == len(ids)
+    allowed = [s.id for s in storage.list_sightings(db, camera_ids=[cams[0].id])]
+    _, found = index.search(queries(), 50, allowed_ids=allowed)
+    assert set(found[found >= 0].tolist()) == set(allowed)
+    reloaded = open_index(db, path, flat_limit=10)
+    assert reloaded.status == "loaded" and isinstance(reloaded.index, faiss.IndexIVFPQ)
+    assert open_index(db, path).status.startswith("rebuilt: stale (ivfpq index")  # limit raised back

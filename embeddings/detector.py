@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 from PIL import Image
@@ -32,6 +32,15 @@ Box = tuple[float, float, float, float]
 PERSON, CAT, DOG = 0, 15, 16
 _WANTED = np.array([PERSON, CAT, DOG])
 _PET_LABELS = ("cat", "dog")  # columns 1 and 2 of the cut-down score matrix
+
+
+class Graph(Protocol):
+    """What the detector needs from a loaded graph (OnnxModel; a torch twin in the bench)."""
+
+    input_names: list[str]
+    input_shapes: list
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ class _PicoDet:
     _mean = np.array([123.675, 116.28, 103.53], np.float32)
     _std = np.array([58.395, 57.12, 57.375], np.float32)
 
-    def __init__(self, model: OnnxModel) -> None:
+    def __init__(self, model: Graph) -> None:
         self.model = model
         self.input_name = model.input_names[0]
         self.size = int(model.input_shapes[0][-1])
@@ -116,7 +125,7 @@ class _Yolox:
     strides: ClassVar[tuple[int, ...]] = (8, 16, 32)
     pad_value: ClassVar[int] = 114
 
-    def __init__(self, model: OnnxModel) -> None:
+    def __init__(self, model: Graph) -> None:
         self.model = model
         self.input_name = model.input_names[0]
         self.size = int(model.input_shapes[0][-1])
@@ -166,7 +175,7 @@ class PetDetector:
     def __init__(
         self,
         name: str,
-        model: OnnxModel,
+        model: Graph,
         conf: float | None = None,
         person_conf: float | None = None,
         iou_threshold: float = 0.5,

@@ -1,6 +1,7 @@
 """Subcommands of `search-party`, one module per area."""
 
+from search_party.commands.bench import bench
 from search_party.commands.detect import detect
 from search_party.commands.models import models
 
-COMMANDS = [models, detect]
+COMMANDS = [models, detect, bench]

@@ -164,6 +164,12 @@ DETECTORS = tuple(_GRAPHS)
 DEFAULT_DETECTOR = "picodet_s_416"
 
 
+def _graph_kind(name: str) -> type[_PicoDet] | type[_Yolox]:
+    if name not in _GRAPHS:
+        raise ModelError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    return _GRAPHS[name]
+
+
 def _frame_key(rgb: np.ndarray) -> tuple:
     # The array's identity alone is not enough: video decoders reuse buffers, so hash the pixels.
     return id(rgb), rgb.shape, zlib.crc32(np.ascontiguousarray(rgb))
@@ -180,10 +186,8 @@ class PetDetector:
         person_conf: float | None = None,
         iou_threshold: float = 0.5,
     ) -> None:
-        if name not in _GRAPHS:
-            raise ModelError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
         self.name = name
-        self._graph = _GRAPHS[name](model)
+        self._graph = _graph_kind(name)(model)
         self.conf = self._graph.default_conf if conf is None else conf
         # Redaction errs on the side of blurring: a missed person is worse than a blurred bush.
         self.person_conf = min(self.conf, 0.3) if person_conf is None else person_conf
@@ -200,8 +204,7 @@ class PetDetector:
         threads: int | None = None,
     ) -> PetDetector:
         """Locate and verify the named graph (embeddings.registry), then open it in onnxruntime."""
-        if name not in _GRAPHS:
-            raise ModelError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+        _graph_kind(name)  # refuse a non-detector before touching the model folder
         return cls(name, OnnxModel(locate(name), threads=threads), conf, person_conf, iou_threshold)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:

@@ -262,6 +262,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             event TEXT NOT NULL
                 CHECK (event IN ('scored', 'asked', 'shared', 'declined', 'expired', 'ended')),
             sightings INTEGER NOT NULL DEFAULT 0,
+            likely INTEGER NOT NULL DEFAULT 0,
             at TEXT NOT NULL
         );
         CREATE INDEX camera_activity_camera ON camera_activity (camera_id, at);

@@ -10,12 +10,14 @@ from search_party.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DETECTORS = ("picodet_s_416", "picodet_s_320", "yolox_nano")
+EMBEDDERS = ("trained", "imagenet")  # the re-ID head, or frozen ImageNet features (baseline)
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
     detector: str
+    embedder: str = "trained"
     # Storage and jobs: by default everything lives under data_dir, so a backup is one copy.
     db_file: Path | None = None  # SEARCH_PARTY_DB
     index_file: Path | None = None  # SEARCH_PARTY_INDEX
@@ -87,11 +89,17 @@ def load_settings() -> Settings:
         raise UserError(
             f"SEARCH_PARTY_DETECTOR={detector!r} is not a detector; choose one of {', '.join(DETECTORS)}"
         )
+    embedder = os.environ.get("SEARCH_PARTY_EMBEDDER", "trained")
+    if embedder not in EMBEDDERS:
+        raise UserError(
+            f"SEARCH_PARTY_EMBEDDER={embedder!r} is not an embedder; choose one of {', '.join(EMBEDDERS)}"
+        )
     db_file = os.environ.get("SEARCH_PARTY_DB")
     index_file = os.environ.get("SEARCH_PARTY_INDEX")
     return Settings(
         data_dir=data_dir,
         detector=detector,
+        embedder=embedder,
         db_file=Path(db_file).expanduser() if db_file else None,
         index_file=Path(index_file).expanduser() if index_file else None,
         redis_url=_redis_url(),

@@ -91,6 +91,30 @@ def _kind_of(index: faiss.Index) -> str:
     return "flat" if isinstance(index, faiss.IndexIDMap2) else "ivfpq"
 
 
+def _read(path: Path) -> tuple[dict, bytes]:
+    """The header and body of an index file whose checksum holds, or IndexFileError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexFileError("missing") from None
+    except OSError as exc:
+        raise IndexFileError(f"unreadable ({exc.strerror})") from None
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+        raise IndexFileError("corrupt (not an index file)")
+    (header_len,) = struct.unpack_from("<I", data, len(MAGIC))
+    start = len(MAGIC) + 4
+    try:
+        header = json.loads(data[start:start + header_len])
+        body = data[start + header_len:]
+        if header["format"] != FORMAT:
+            raise IndexFileError(f"stale (file format {header['format']})")
+        if hashlib.sha256(body).hexdigest() != header["sha256"]:
+            raise IndexFileError("corrupt (checksum mismatch)")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IndexFileError(f"corrupt ({type(exc).__name__})") from None
+    return header, body
+
+
 class VectorIndex:
     """Sighting vectors of one model version, searchable by inner product, persisted at ``path``."""
 
@@ -123,24 +147,23 @@ class VectorIndex:
         return loaded
 
     @classmethod
+    def refresh(cls, db: Database, path: Path | str, *,
+                flat_limit: int = FLAT_LIMIT) -> "VectorIndex | None":
+        """Bring an existing index file in step with the database without loading a model: after
+        an opt-out or an erasure, so deleted vectors leave the file at once.  A file that cannot
+        be read is deleted (it is only a cache; the next search rebuilds it)."""
+        path = Path(path)
+        try:
+            header, _ = _read(path)
+        except IndexFileError:
+            path.unlink(missing_ok=True)
+            return None
+        return cls.open(db, path, header["model_version"], header["dim"], flat_limit=flat_limit)
+
+    @classmethod
     def _load(cls, path: Path, model_version: str, dim: int, flat_limit: int) -> "VectorIndex":
+        header, body = _read(path)
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise IndexFileError("missing") from None
-        except OSError as exc:
-            raise IndexFileError(f"unreadable ({exc.strerror})") from None
-        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
-            raise IndexFileError("corrupt (not an index file)")
-        (header_len,) = struct.unpack_from("<I", data, len(MAGIC))
-        start = len(MAGIC) + 4
-        try:
-            header = json.loads(data[start:start + header_len])
-            body = data[start + header_len:]
-            if header["format"] != FORMAT:
-                raise IndexFileError(f"stale (file format {header['format']})")
-            if hashlib.sha256(body).hexdigest() != header["sha256"]:
-                raise IndexFileError("corrupt (checksum mismatch)")
             count = int(header["count"])
             ids = np.frombuffer(body[:count * 8], dtype="<i8").astype(np.int64)
             index = faiss.deserialize_index(np.frombuffer(body[count * 8:], dtype=np.uint8))

@@ -1,0 +1,155 @@
+"""Accounts on a real SQLite file: roles, Argon2 passwords, shelter approval, password reset, and
+the inbox with e-mail through a real SMTP server on 127.0.0.1 (aiosmtpd)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message as MessageHandler
+
+from search_party import notifications, users
+from search_party.db import open_db, utcnow, write_transaction
+from search_party.errors import UserError
+from search_party.users import Forbidden
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def db(tmp_path):
+    return open_db(tmp_path / "sp.db")
+
+
+def test_a_password_is_stored_only_as_an_argon2id_hash_and_checked(db):
+    account = users.create_user(db, "ann@example.org", PASSWORD, display_name="Ann")
+    stored = db.execute("SELECT password_hash FROM users WHERE id = ?", [account.id]).fetchone()[0]
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert users.authenticate(db, "ANN@example.org ", PASSWORD).id == account.id  # email is case-blind
+    assert users.authenticate(db, "ann@example.org", PASSWORD + "!") is None  # tried: wrong password
+    assert users.authenticate(db, "nobody@example.org", PASSWORD) is None  # tried: unknown email
+    cli_only = users.create_user(db, "cli@example.org")  # tried: signing in to a password-less account
+    assert users.authenticate(db, cli_only.email, "") is None
+
+
+def test_bad_account_input_is_refused(db):
+    with pytest.raises(UserError, match="at least 10"):  # tried: a 5-character password
+        users.create_user(db, "a@example.org", "short")
+    with pytest.raises(UserError, match="not an email"):  # tried: no domain
+        users.create_user(db, "ann@localhost", PASSWORD)
+    with pytest.raises(UserError, match="residents and admins only"):  # tried: shelter via signup
+        users.create_user(db, "s@example.org", role="shelter")
+    with pytest.raises(UserError, match="'@'"):  # tried: an email as the public display name
+        users.create_user(db, "b@example.org", display_name="me@example.org")
+    users.create_user(db, "c@example.org")
+    with pytest.raises(UserError, match="already exists"):  # tried: the same email twice
+        users.create_user(db, "C@example.org")
+
+
+def test_a_shelter_acts_as_one_only_after_an_admin_approves_it(db):
+    shelter = users.register_shelter(db, "desk@shelter.example", None, name="Northside Shelter",
+                                     lat=51.5, lon=-0.12, service_radius_m=20_000)
+    assert not shelter.approved
+    with pytest.raises(Forbidden, match="waiting"):
+        users.approved_shelter(db, shelter.user_id)
+    resident = users.create_user(db, "res@example.org")
+    with pytest.raises(Forbidden, match="admin"):  # tried: a resident approving a shelter
+        users.approve_shelter(db, shelter.user_id, resident.id)
+    admin = users.create_user(db, "admin@example.org", role="admin")
+    assert [s.user_id for s in users.list_shelters(db, pending_only=True)] == [shelter.user_id]
+    first = users.approve_shelter(db, shelter.user_id, admin.id)
+    again = users.approve_shelter(db, shelter.user_id, admin.id)  # tried: approving twice
+    assert first.approved and again.approved_at == first.approved_at
+    assert users.approved_shelter(db, shelter.user_id).name == "Northside Shelter"
+    with pytest.raises(Forbidden, match="only a shelter"):
+        users.approved_shelter(db, resident.id)
+    with pytest.raises(UserError, match="service area"):  # tried: a 500 km service area
+        users.register_shelter(db, "big@shelter.example", None, name="Big", lat=0, lon=0,
+                               service_radius_m=500_000)
+
+
+def test_a_password_reset_token_works_once_and_expires(db):
+    account = users.create_user(db, "ann@example.org")
+    assert users.start_password_reset(db, "nobody@example.org") is None
+    token = users.start_password_reset(db, "ann@example.org")
+    stored = db.execute("SELECT token_sha256 FROM password_resets").fetchone()[0]
+    assert token not in stored  # only its hash is kept
+    users.reset_password(db, token, PASSWORD)
+    assert users.authenticate(db, account.email, PASSWORD).id == account.id
+    with pytest.raises(UserError, match="invalid or has expired"):  # tried: the same token again
+        users.reset_password(db, token, PASSWORD)
+    late = users.start_password_reset(db, "ann@example.org", now=utcnow() - timedelta(hours=2))
+    with pytest.raises(UserError, match="invalid or has expired"):  # tried: a token 2 hours old
+        users.reset_password(db, late, PASSWORD)
+
+
+def test_the_inbox_holds_messages_and_only_the_owner_marks_them_read(db):
+    ann = users.create_user(db, "ann@example.org")
+    bob = users.create_user(db, "bob@example.org")
+    with write_transaction(db):
+        note = notifications.notify(db, ann.id, "test", "Hello", "A body")
+    assert [n.id for n in notifications.inbox(db, ann.id)] == [note]
+    assert notifications.inbox(db, bob.id) == []
+    notifications.mark_read(db, bob.id, note)  # tried: someone else marking it read
+    assert notifications.unread_count(db, ann.id) == 1
+    notifications.mark_read(db, ann.id, note)
+    assert notifications.unread_count(db, ann.id) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Collect(MessageHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages = []
+
+    def handle_message(self, message) -> None:
+        self.messages.append(message)
+
+
+def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(db, caplog):
+    ann = users.create_user(db, "ann@example.org")
+    with write_transaction(db):
+        notifications.notify(db, ann.id, "test", "Could this be Max?", "Open Search Party.")
+    handler = _Collect()
+    port = _free_port()
+    server = Controller(handler, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        env = {"SEARCH_PARTY_SMTP_HOST": "127.0.0.1", "SEARCH_PARTY_SMTP_PORT": str(port),
+               "SEARCH_PARTY_SMTP_TLS": "none", "SEARCH_PARTY_SMTP_FROM": "sp@example.org"}
+        mailer = notifications.mailer_from_env(env)
+        assert notifications.deliver_pending(db, mailer) == {"sent": 1, "logged": 0, "failed": 0}
+        assert notifications.deliver_pending(db, mailer)["sent"] == 0  # tried: delivering twice
+    finally:
+        server.stop()
+    assert len(handler.messages) == 1
+    assert handler.messages[0]["To"] == "ann@example.org"
+    assert handler.messages[0]["Subject"] == "Could this be Max?"
+    with write_transaction(db):
+        notifications.notify(db, ann.id, "test", "Second", "Body two")
+    with caplog.at_level("INFO"):
+        counts = notifications.deliver_pending(db, notifications.mailer_from_env({}))
+    assert counts["logged"] == 1 and "Second" in caplog.text
+    with pytest.raises(UserError, match="SMTP_TLS"):  # tried: an unknown TLS mode
+        notifications.smtp_settings_from_env({"SEARCH_PARTY_SMTP_HOST": "h", "SEARCH_PARTY_SMTP_TLS": "x"})
+    with pytest.raises(UserError, match="port number"):  # tried: port 70000
+        notifications.smtp_settings_from_env({"SEARCH_PARTY_SMTP_HOST": "h",
+                                              "SEARCH_PARTY_SMTP_PORT": "70000"})
+
+
+def test_an_unreachable_smtp_server_marks_the_email_failed_and_keeps_the_inbox(db):
+    ann = users.create_user(db, "ann@example.org")
+    with write_transaction(db):
+        notifications.notify(db, ann.id, "test", "Hello", "Body")
+    env = {"SEARCH_PARTY_SMTP_HOST": "127.0.0.1", "SEARCH_PARTY_SMTP_PORT": str(_free_port()),
+           "SEARCH_PARTY_SMTP_TLS": "none"}  # tried: a port nothing listens on
+    assert notifications.deliver_pending(db, notifications.mailer_from_env(env))["failed"] == 1
+    (kept,) = notifications.inbox(db, ann.id)
+    assert kept.email_status == "failed"

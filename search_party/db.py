@@ -267,6 +267,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX camera_activity_camera ON camera_activity (camera_id, at);
     """),
+    # The geofence query of search_party.matching: cameras by a latitude band, then each fenced
+    # camera's sightings ending after the window start, answered from the index alone.
+    Migration(3, "geofence indexes: camera latitude, sightings by camera and end time", """
+        CREATE INDEX cameras_lat ON cameras (lat);
+        CREATE INDEX sightings_fence ON sightings (camera_id, last_time, label, model_version);
+    """),
 )
 
 

@@ -1,8 +1,11 @@
 """Subcommands of `search-party`, one module per area."""
 
 from search_party.commands.bench import bench
+from search_party.commands.bench_ingest import ingest as bench_ingest
 from search_party.commands.detect import detect
 from search_party.commands.ingest import camera, clips, ingest, worker
 from search_party.commands.models import models
 
 COMMANDS = [models, detect, bench, camera, ingest, clips, worker]
+
+bench.add_command(bench_ingest)

@@ -1,0 +1,241 @@
+"""A clip file in, sighting drafts out, all in memory: probe → decode → sample → motion → detect →
+track → embed.  Nothing here stores anything; full frames never outlive the loop iteration.
+
+Most of a clip's cost is decoding it, so the loop spends as little as it can beyond that: FFmpeg
+skips frames nothing refers to, only a few frames a second are looked at, each of those is first
+shrunk to a small grey image for the motion test, and only frames that moved (or that the
+detector has not seen for ``max_gap_seconds``) are converted to full-size RGB for the detector.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from embeddings.embedder import crop_box
+from search_party.sightings import (
+    ClipResult,
+    IngestOptions,
+    IngestStats,
+    SightingDraft,
+    aggregate,
+    blurred_frame,
+    thumbnail_jpeg,
+    unit_rows,
+)
+from search_party.tracking import CropCandidate, Track, Tracker, box_quality, crop_quality
+from search_party.video.decode import (
+    ClipError,
+    ClipInfo,
+    decode_frames,
+    probe_clip,
+    small_grey,
+    upright_rgb,
+)
+from search_party.video.motion import MotionDetector
+from search_party.video.sampling import FrameSampler
+
+if TYPE_CHECKING:
+    from embeddings.detector import Detection, PetDetector
+    from embeddings.embedder import Embedder
+
+# Skipping non-reference frames is worth it only when far more frames arrive than are looked at.
+SKIP_NONREF_FACTOR = 4
+# More corrupt frames than this fraction and the clip is refused rather than half-read.
+MAX_CORRUPT_FRACTION = 0.5
+
+
+class StageTimer:
+    """Wall milliseconds summed per named stage."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[stage] += (time.perf_counter() - start) * 1000.0
+
+
+def clip_start(info: ClipInfo, given: datetime | None) -> tuple[datetime, str]:
+    """The wall-clock time of the clip's first frame, in UTC, and where it came from: given by the
+    uploader (a naive time is taken as UTC), the container's creation time, or the file's
+    modification time as the last resort."""
+    if given is not None:
+        aware = given.replace(tzinfo=timezone.utc) if given.tzinfo is None else given
+        return aware.astimezone(timezone.utc), "given"
+    if info.creation_time is not None:
+        return info.creation_time, "container"
+    return datetime.fromtimestamp(os.stat(info.path).st_mtime, tz=timezone.utc), "file"
+
+
+class _ClipRun:
+    """The state of one clip's pass: sampler, motion test, tracker, counters."""
+
+    def __init__(self, info: ClipInfo, detector: PetDetector, options: IngestOptions,
+                 timer: StageTimer) -> None:
+        self.info = info
+        self.detector = detector
+        self.options = options
+        self.timer = timer
+        self.sampler = FrameSampler(options.sample_fps, options.max_gap_seconds)
+        self.motion = MotionDetector(options.motion_threshold)
+        self.tracker = Tracker(options.track_max_age_seconds)
+        self.ended: list[Track] = []
+        self.decoded = self.corrupt = self.checked = self.detected = 0
+
+    def run(self, progress: Callable[[float], None] | None) -> None:
+        skip_nonref = self.info.fps >= SKIP_NONREF_FACTOR * self.options.sample_fps
+        frames = decode_frames(self.info, skip_nonref=skip_nonref)
+        duration = self.info.duration_seconds or 1.0
+        while True:
+            with self.timer("decode"):
+                timed = next(frames, None)
+            if timed is None:
+                break
+            self.decoded += 1
+            if timed.frame.is_corrupt:  # concealed garbage: never shown to the detector
+                self.corrupt += 1
+                continue
+            if not self.sampler.take(timed.seconds):
+                continue
+            self.look(timed.seconds, timed.frame)
+            if progress is not None:
+                progress(min(1.0, timed.seconds / duration))
+        if self.decoded and self.corrupt > MAX_CORRUPT_FRACTION * self.decoded:
+            raise ClipError(
+                f"{self.info.path.name} is damaged: {self.corrupt} of its {self.decoded} frames "
+                "could not be decoded cleanly; send the clip again"
+            )
+        self.ended.extend(self.tracker.finish())
+
+    def look(self, seconds: float, frame) -> None:
+        """A sampled frame: motion test, then (if it moved or is due) detector and tracker."""
+        self.checked += 1
+        with self.timer("motion"):
+            moved = self.motion.update(small_grey(frame, self.options.motion_width))
+        if moved or self.sampler.detector_due(seconds):
+            self.sampler.detector_ran(seconds)
+            self.detected += 1
+            with self.timer("convert"):
+                rgb = upright_rgb(frame, self.info.rotation)
+            with self.timer("detect"):
+                pets = self.detector.detect(rgb)
+            if pets:
+                self.track(seconds, rgb, pets)
+        with self.timer("track"):
+            self.ended.extend(self.tracker.expire(seconds))
+
+    def track(self, seconds: float, rgb: np.ndarray, pets: list[Detection]) -> None:
+        with self.timer("detect"):
+            persons = self.detector.person_boxes(rgb)  # the same forward pass as detect()
+        with self.timer("track"):
+            joined = self.tracker.update(seconds, [(p.label, p.score, p.box) for p in pets])
+            shown_frame: np.ndarray | None = None
+            height, width = rgb.shape[:2]
+            keep, margin = self.options.crops_per_track, self.options.crop_margin
+            for (_, score, box), track in joined:
+                base = box_quality(box, score, width, height)
+                if not track.wants(base, keep):  # sharpness can only lower the quality
+                    continue
+                crop = crop_box(rgb, box, margin)
+                quality = crop_quality(base, crop)
+                if not track.wants(quality, keep):
+                    continue
+                if shown_frame is None:
+                    with self.timer("redact"):
+                        shown_frame = blurred_frame(rgb, persons)
+                track.offer(CropCandidate(quality, seconds, box, score, crop.copy(),
+                                          crop_box(shown_frame, box, margin).copy()), keep)
+
+
+def _is_animal(track: Track, options: IngestOptions) -> bool:
+    """Enough detections, confident enough, to be an animal rather than a detector's mistake."""
+    hits = options.min_track_hits
+    if len(track.observations) < hits or not track.crops:
+        return False
+    best = sorted((o.score for o in track.observations), reverse=True)[:hits]
+    return sum(best) / hits >= options.min_track_score
+
+
+def _sightings(tracks: list[Track], embedder: Embedder, start: datetime,
+               timer: StageTimer) -> tuple[list[SightingDraft], int]:
+    crops = [c.rgb for t in tracks for c in t.crops]
+    with timer("embed"):
+        vectors = unit_rows(embedder.embed(crops)) if crops else np.zeros((0, embedder.dim), np.float32)
+    drafts, offset = [], 0
+    with timer("thumbnail"):
+        for track in tracks:
+            k = len(track.crops)
+            crop_vectors = vectors[offset:offset + k]
+            offset += k
+            best = track.crops[0]
+            drafts.append(SightingDraft(
+                label=track.label,
+                first_time=start + timedelta(seconds=track.observations[0].seconds),
+                last_time=start + timedelta(seconds=track.last.seconds),
+                box=best.box,
+                score=track.best_score,
+                thumbnail_jpeg=thumbnail_jpeg(best.shown, []),  # blurred already
+                vector=aggregate(crop_vectors),
+                crop_vectors=crop_vectors,
+                model_version=embedder.version,
+            ))
+    return drafts, len(crops)
+
+
+def process_clip(
+    path: str | Path,
+    *,
+    start_time: datetime | None,
+    detector: PetDetector,
+    embedder: Embedder,
+    options: IngestOptions | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> ClipResult:
+    """Every dog and cat the clip shows, one ``SightingDraft`` per tracked animal.
+
+    Raises ClipError (a UserError) for a file that is not a usable clip, before any model runs
+    when the container already tells; ``progress`` receives the fraction of the clip done.
+    """
+    options = options or IngestOptions()
+    wall_start = time.perf_counter()
+    timer = StageTimer()
+    with timer("probe"):
+        info = probe_clip(path, max_clip_seconds=options.max_clip_seconds,
+                          max_pixels=options.max_pixels)
+    start, source = clip_start(info, start_time)
+    run = _ClipRun(info, detector, options, timer)
+    run.run(progress)
+    kept = [t for t in run.ended if _is_animal(t, options)]
+    kept.sort(key=lambda t: t.observations[0].seconds)
+    drafts, embedded = _sightings(kept, embedder, start, timer)
+    if progress is not None:
+        progress(1.0)
+    stats = IngestStats(
+        clip_seconds=info.duration_seconds,
+        wall_seconds=time.perf_counter() - wall_start,
+        frames_decoded=run.decoded,
+        frames_motion_checked=run.checked,
+        frames_detected=run.detected,
+        crops_embedded=embedded,
+        ms_per_stage=dict(timer.ms),
+        width=info.width,
+        height=info.height,
+        codec=info.codec,
+        frames_in_clip=info.frame_count,
+        frames_corrupt=run.corrupt,
+        tracks=len(run.ended),
+    )
+    return ClipResult(drafts, stats, start_time=start, start_source=source, info=info)

@@ -1,0 +1,1 @@
+"""The video stage: decode clips (decode), choose frames to look at (sampling), skip still ones (motion)."""

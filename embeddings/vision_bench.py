@@ -11,6 +11,7 @@ says n/a and why.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import warnings
@@ -203,6 +204,7 @@ def run(data_dir: Path, repeats: int = 5, crops: int = 8, detectors: Sequence[st
         threads: int | None = None, cache_dir: Path | None = None) -> dict:
     """Every row of the vision bench plus what it ran on, as one JSON-ready dict."""
     threads = threads or default_threads()
+    load_before = os.getloadavg()[0]  # other work on the machine skews every figure; say so
     frames = load_frames(data_dir)
     crop_images = load_crops(data_dir, crops)
     rows = [bench_detector(name, frames, repeats, threads) for name in detectors]
@@ -214,5 +216,7 @@ def run(data_dir: Path, repeats: int = 5, crops: int = 8, detectors: Sequence[st
         "crops": len(crop_images),
         "repeats": repeats,
         "threads": threads,
+        "cpus": os.cpu_count(),
+        "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "rows": [asdict(r) for r in rows],
     }

@@ -21,7 +21,7 @@ def bench() -> None:
 
 
 def _table(result: dict) -> str:
-    header = ("component", "model", "unit", "onnxruntime ms", "torch eager ms", "speed-up")
+    header = ("component", "model", "unit", "onnxruntime ms", "torch eager ms", "ort speed-up")
     lines = [header]
     for row in result["rows"]:
         ort, torch = row["onnxruntime_ms"], row["torch_ms"]
@@ -37,7 +37,12 @@ def _table(result: dict) -> str:
     out.append(
         f"median of {result['repeats']} runs over {result['frames']} frames "
         f"({', '.join(result['frame_sizes'])}) and {result['crops']} dog crops, "
-        f"{result['threads']} threads; data {result['data']}"
+        f"{result['threads']} threads on {result['cpus']} CPUs; data {result['data']}"
+    )
+    before, after = result["load_avg_1min"]
+    out.append(
+        f"load average (1 min) {before:.1f} before, {after:.1f} after: "
+        "figures are only comparable on an otherwise idle machine"
     )
     return "\n".join(out)
 

@@ -126,6 +126,8 @@ def test_detect_and_person_boxes_share_one_forward_pass(images, monkeypatch):
     frame = images["zamba_dog_porch.jpg"].copy()
     pets, persons = det.detect(frame), det.person_boxes(frame)
     assert len(runs) == 1 and [p.label for p in pets] == ["dog"] and persons == []
+    # Another array object holding the same frame is the same frame.
+    assert det.person_boxes(frame.copy()) == persons and len(runs) == 1
     # A video decoder may reuse the same buffer for the next frame: new pixels, new pass.
     frame[:] = frame[:, ::-1].copy()
     mirrored = det.detect(frame)

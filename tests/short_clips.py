@@ -1,5 +1,5 @@
 """Cheap real clips for the queue tests: one MPDD dog (real crops, tests/fixtures) walking across a
-real CCTV frame (the committed pedestrian clip) for a second and a half at 320×240.  Each clip gets
+real CCTV frame (the committed pedestrian clip) for one second at 320×240.  Each clip gets
 its own sensor-noise seed, so every clip has different bytes (a different content hash) while the
 full pipeline still finds the same one dog in it.  Composed with tests/clipmaker.py."""
 
@@ -13,7 +13,7 @@ import numpy as np
 from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_frame, write_clip
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SECONDS, FPS, SIZE = 1.5, 10, (320, 240)
+SECONDS, FPS, SIZE = 1.0, 10, (320, 240)
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +24,7 @@ def _scene() -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
 
 
 def dog_clip(path: Path, seed: int = 0) -> Path:
-    """A 1.5 s clip of dog 131 crossing the scene; ``seed`` varies only the sensor noise."""
+    """A one-second clip of dog 131 crossing the scene; ``seed`` varies only the sensor noise."""
     background, crops = _scene()
     walk = DogWalk(crops=crops, enter=0.0, leave=SECONDS, height=110, y=0.95)
     times = frame_times(SECONDS, FPS)

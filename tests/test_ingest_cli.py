@@ -109,3 +109,18 @@ def test_unusable_files_get_one_line_a_failed_status_and_store_nothing(settings,
     ):
         bad = run(settings, *args)
         assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_bad_settings_are_refused_at_start_up_with_one_line(settings, tmp_path):
+    """Tried: a retention that is not a number, and a data folder that is a file."""
+    env = {**worker_env(settings), "SEARCH_PARTY_RETENTION_DAYS": "a month"}
+    bad = subprocess.run([sys.executable, "-m", "search_party.cli", "camera", "list"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: SEARCH_PARTY_RETENTION_DAYS='a month' must be a whole number of at least 1"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**worker_env(settings), "SEARCH_PARTY_DATA_DIR": str(blocker)}
+    bad = subprocess.run([sys.executable, "-m", "search_party.cli", "worker"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: cannot create") and "Traceback" not in bad.stderr

@@ -273,6 +273,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX cameras_lat ON cameras (lat);
         CREATE INDEX sightings_fence ON sightings (camera_id, last_time, label, model_version);
     """),
+    # Upload tokens for a camera-side uploader (search_party.camera_tokens): only a hash is kept.
+    Migration(4, "camera upload tokens", """
+        CREATE TABLE camera_tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id INTEGER NOT NULL REFERENCES cameras(id) ON DELETE CASCADE,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL DEFAULT '',
+            created TEXT NOT NULL,
+            last_used TEXT,
+            revoked_at TEXT
+        );
+        CREATE INDEX camera_tokens_camera ON camera_tokens (camera_id);
+    """),
 )
 
 

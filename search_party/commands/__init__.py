@@ -5,7 +5,8 @@ from search_party.commands.bench_ingest import ingest as bench_ingest
 from search_party.commands.detect import detect
 from search_party.commands.ingest import camera, clips, ingest, worker
 from search_party.commands.models import models
+from search_party.commands.reid import eval_group, train_command
 
-COMMANDS = [models, detect, bench, camera, ingest, clips, worker]
+COMMANDS = [models, detect, bench, camera, ingest, clips, worker, eval_group, train_command]
 
 bench.add_command(bench_ingest)

@@ -11,5 +11,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== installing Search Party and its dependencies"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[train,test]"
+if [ ! -f web/static/vendor/leaflet/leaflet.js ]; then
+    echo "== fetching the map library (Leaflet) from the npm registry"
+    bash scripts/vendor_leaflet.sh
+fi
 echo "== verifying models, exporting ONNX graphs, preparing the database"
 .venv/bin/search-party setup

@@ -1,35 +1,91 @@
-"""The Flask app: a thin layer over search_party (no SQL and no model code here)."""
+"""The Flask app: a thin layer over search_party (no SQL and no model code here).
+
+Shape (Flask's tutorial pattern): ``create_app`` reads the configuration (web/config.py), binds
+the extensions (web/extensions.py: CSRF, sign-in, rate limits), the request's database
+(web/db.py), the error pages (web/errors.py), then one blueprint per area:
+
+    home       /, /healthz
+    accounts   /signup, /login, /logout, /reset, /account          (blueprint "auth")
+    neighbour  /cameras, /clips, /requests, /activity               (camera owners)
+    media      /media/...  images, each checked against the viewer
+    api        /api/...    JSON for the same actions; session (+ X-CSRFToken) or upload token
+
+A new area is a module with ``bp = Blueprint(...)`` added to BLUEPRINTS below, templates under
+web/templates/<area>/ extending base.html, and scripts as static files (the CSP forbids inline
+script).
+"""
 
 from __future__ import annotations
 
-import os
-import secrets
+from importlib import import_module
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, Response
+
+from search_party.config import load_settings
+
+# Module names under web/ whose ``bp`` is registered, in order.  Areas built later append here.
+BLUEPRINTS = ["home", "accounts", "neighbour", "media", "api"]
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+def _content_security_policy(tile_url: str | None) -> str:
+    img = "'self' data: blob:"
+    if tile_url:
+        parts = urlsplit(tile_url)
+        img += f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"  # {s}: tile subdomains
+    return ("default-src 'self'; "
+            f"img-src {img}; script-src 'self'; style-src 'self'; font-src 'self'; connect-src 'self'; "
+            "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'")
+
+
+def create_app(test_config: dict[str, Any] | None = None, *, dev: bool = False) -> Flask:
+    """The app.  ``test_config`` overrides any setting (tests pass SETTINGS and TESTING);
+    ``dev`` marks a local run, which may make its own secret key (see web/config.py)."""
+    from web import db, errors
+    from web.config import web_config
+    from web.extensions import csrf, limiter, login_manager
+
+    test_config = dict(test_config or {})
     app = Flask(__name__)
-    # The secret comes from configuration; without one, each start makes a fresh random key
-    # (sessions then do not survive a restart, which is safe for a first local run).
-    app.config.from_mapping(SECRET_KEY=os.environ.get("SEARCH_PARTY_SECRET_KEY") or secrets.token_hex(32))
-    if test_config:
-        app.config.update(test_config)
+    settings = test_config.get("SETTINGS") or load_settings()
+    settings.prepare_dirs()
+    app.config.from_mapping(web_config(settings, testing=bool(test_config.get("TESTING")),
+                                       dev=dev or bool(test_config.get("DEV"))))
+    app.config.update(test_config)
 
-    from web import home
+    db.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to open that page."
+    login_manager.login_message_category = "info"
+    errors.register(app)
 
-    app.register_blueprint(home.bp)
+    for name in BLUEPRINTS:
+        app.register_blueprint(import_module(f"web.{name}").bp)
+
+    csp = _content_security_policy(app.config["TILE_URL"])
+
+    @app.context_processor
+    def page_settings() -> dict[str, Any]:
+        return {"tile_url": app.config["TILE_URL"], "tile_attribution": app.config["TILE_ATTRIBUTION"]}
 
     @app.after_request
-    def security_headers(response):  # type: ignore[no-untyped-def]
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
-            "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", csp)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(), microphone=(), payment=()")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if app.config["HSTS"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if response.mimetype == "text/html" or response.mimetype == "application/json":
+            # Pages show private data (a camera's place, a consent request): never cached.
+            headers.setdefault("Cache-Control", "no-store")
         return response
 
     return app

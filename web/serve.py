@@ -1,11 +1,30 @@
-"""`search-party serve`: the web server and the ingest worker together, on the embedded defaults."""
+"""`search-party serve`: the web server and the ingest worker together, on the embedded defaults.
+
+The data folder (SEARCH_PARTY_DATA_DIR, default data/) is created on first start.  On a loopback
+address (the default 127.0.0.1) the run counts as local: without SEARCH_PARTY_SECRET_KEY a key is
+made once and kept in the data folder.  On any other address the key must be configured.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import os
 import subprocess
 import sys
 
 import click
+
+from search_party.config import load_settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @click.command()
@@ -18,11 +37,15 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
     from web import create_app
 
-    app = create_app()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    settings.prepare_dirs()  # the data folder, created on first start
+    os.environ.setdefault("SEARCH_PARTY_PUBLIC_URL", f"http://{host}:{port}")
+    app = create_app(dev=_is_loopback(host))
     worker = None
     if not no_worker:
         worker = subprocess.Popen([sys.executable, "-m", "search_party.cli", "worker"])
-    click.echo(f"Search Party on http://{host}:{port}/ (Ctrl-C stops it)")
+    click.echo(f"Search Party on http://{host}:{port}/ (data in {settings.data_dir}; Ctrl-C stops it)")
     try:
         waitress_serve(app, host=host, port=port, threads=8)
     finally:

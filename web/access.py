@@ -1,0 +1,77 @@
+"""Who is signed in, and the decorators that guard routes.
+
+- ``login_required`` (Flask-Login): pages redirect to /login?next=...; /api/ answers 401 JSON.
+- ``role_required("admin")`` / ``role_required("shelter")``: after login_required; others get 403.
+- Ownership is never checked here: every search_party function that reads or changes something
+  takes the acting user's id and refuses what is not theirs (NotFound or Forbidden).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import abort, jsonify, redirect, request, url_for
+from flask_login import UserMixin, current_user, login_required
+
+from search_party import users
+from search_party.storage import NotFound
+from web.db import get_db
+from web.extensions import login_manager
+
+__all__ = ["SignedInUser", "login_required", "role_required", "current_user_id", "safe_next"]
+
+
+class SignedInUser(UserMixin):
+    """The account behind the session, loaded fresh on each request (a deleted account is
+    signed out on its next request)."""
+
+    def __init__(self, account: users.Account) -> None:
+        self.account = account
+        self.id = account.id
+        self.email = account.email
+        self.role = account.role
+        self.display_name = account.display_name
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> SignedInUser | None:
+    try:
+        return SignedInUser(users.get_account(get_db(), int(user_id)))
+    except (NotFound, ValueError):
+        return None
+
+
+@login_manager.unauthorized_handler
+def unauthorized() -> Any:
+    if request.path.startswith("/api/"):
+        return jsonify(error="sign in first (or send an upload token for clip uploads)"), 401
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def current_user_id() -> int:
+    return int(current_user.id)
+
+
+def role_required(*roles: str) -> Callable:
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def safe_next(target: str | None) -> str | None:
+    """A redirect target from ?next= only if it stays on this site (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target

@@ -29,12 +29,11 @@ from sqlite_utils import Database
 
 from search_party import storage
 from search_party.cameras import owned_camera
+from search_party.clip_types import VIDEO_EXTENSIONS
 from search_party.config import Settings
 from search_party.errors import UserError
 from search_party.ingest import Submission, register_clip
 
-# Containers PyAV/FFmpeg decodes that cameras and phones write.
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".3gp", ".ts", ".mts")
 MAX_NAME_CHARS = 120
 STALE_UPLOAD_S = 3600  # an upload folder older than this belongs to a request that died
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -137,6 +136,22 @@ def receive_owned_clip(settings: Settings, db: Database, camera_id: int, user_id
     """``receive_clip`` for a signed-in owner: the camera must be theirs."""
     owned_camera(db, camera_id, user_id)
     return receive_clip(settings, db, camera_id, stream, filename, **options)
+
+
+def camera_clips(db: Database, camera_id: int) -> list[storage.Clip]:
+    """A camera's clips, newest first (the caller holds the camera's owner session or token)."""
+    return list(reversed(storage.list_clips(db, camera_id=camera_id)))
+
+
+def camera_clip(db: Database, clip_id: int, camera_id: int) -> storage.Clip:
+    """One of the camera's clips; another camera's clip is NotFound, as a missing one is."""
+    try:
+        clip = storage.get_clip(db, clip_id)
+    except storage.NotFound:
+        clip = None
+    if clip is None or clip.camera_id != camera_id:
+        raise storage.NotFound(f"clip {clip_id} does not exist or is not this camera's")
+    return clip
 
 
 def parse_modified(value: object) -> float | None:

@@ -1,5 +1,6 @@
 """Subcommands of `search-party`, one module per area."""
 
+from search_party.commands.agent import agent
 from search_party.commands.bench import bench
 from search_party.commands.bench_ingest import ingest as bench_ingest
 from search_party.commands.detect import detect
@@ -7,6 +8,6 @@ from search_party.commands.ingest import camera, clips, ingest, worker
 from search_party.commands.models import models
 from search_party.commands.reid import eval_group, train_command
 
-COMMANDS = [models, detect, bench, camera, ingest, clips, worker, eval_group, train_command]
+COMMANDS = [models, detect, bench, camera, ingest, clips, worker, eval_group, train_command, agent]
 
 bench.add_command(bench_ingest)

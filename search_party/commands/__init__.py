@@ -7,7 +7,8 @@ from search_party.commands.detect import detect
 from search_party.commands.ingest import camera, clips, ingest, worker
 from search_party.commands.models import models
 from search_party.commands.reid import eval_group, train_command
+from search_party.commands.setup import setup
 
-COMMANDS = [models, detect, bench, camera, ingest, clips, worker, eval_group, train_command, agent]
+COMMANDS = [setup, models, detect, bench, camera, ingest, clips, worker, eval_group, train_command, agent]
 
 bench.add_command(bench_ingest)

@@ -1,10 +1,11 @@
 """A clip file in, sighting drafts out, all in memory: probe → decode → sample → motion → detect →
 track → embed.  Nothing here stores anything; full frames never outlive the loop iteration.
 
-Most of a clip's cost is decoding it, so the loop spends as little as it can beyond that: FFmpeg
-skips frames nothing refers to, only a few frames a second are looked at, each of those is first
-shrunk to a small grey image for the motion test, and only frames that moved (or that the
-detector has not seen for ``max_gap_seconds``) are converted to full-size RGB for the detector.
+Most of a clip's cost is decoding it, so little is spent beyond that: FFmpeg skips frames nothing
+refers to, only a few frames a second are looked at, each is first shrunk to a small grey image
+for the motion test (all in the feed's own thread, search_party.video.feed), and only frames that
+moved (at most ``detect_fps`` a second while motion goes on), or that the detector has not seen
+for ``max_gap_seconds``, are converted to full-size RGB for the detector.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import av
 import numpy as np
 
 from embeddings.embedder import crop_box
@@ -32,16 +34,8 @@ from search_party.sightings import (
     unit_rows,
 )
 from search_party.tracking import CropCandidate, Track, Tracker, box_quality, crop_quality
-from search_party.video.decode import (
-    ClipError,
-    ClipInfo,
-    decode_frames,
-    probe_clip,
-    small_grey,
-    upright_rgb,
-)
-from search_party.video.motion import MotionDetector
-from search_party.video.sampling import FrameSampler
+from search_party.video.decode import ClipInfo, probe_clip, upright_rgb
+from search_party.video.feed import FrameFeed
 
 if TYPE_CHECKING:
     from embeddings.detector import Detection, PetDetector
@@ -49,8 +43,6 @@ if TYPE_CHECKING:
 
 # Skipping non-reference frames is worth it only when far more frames arrive than are looked at.
 SKIP_NONREF_FACTOR = 4
-# More corrupt frames than this fraction and the clip is refused rather than half-read.
-MAX_CORRUPT_FRACTION = 0.5
 
 
 class StageTimer:
@@ -81,7 +73,7 @@ def clip_start(info: ClipInfo, given: datetime | None) -> tuple[datetime, str]:
 
 
 class _ClipRun:
-    """The state of one clip's pass: sampler, motion test, tracker, counters."""
+    """One clip's pass over the frames the feed hands over: detector, tracker, best crops."""
 
     def __init__(self, info: ClipInfo, detector: PetDetector, options: IngestOptions,
                  timer: StageTimer) -> None:
@@ -89,53 +81,35 @@ class _ClipRun:
         self.detector = detector
         self.options = options
         self.timer = timer
-        self.sampler = FrameSampler(options.sample_fps, options.max_gap_seconds)
-        self.motion = MotionDetector(options.motion_threshold)
         self.tracker = Tracker(options.track_max_age_seconds)
         self.ended: list[Track] = []
-        self.decoded = self.corrupt = self.checked = self.detected = 0
+        self.feed = FrameFeed(
+            info, sample_fps=options.sample_fps, detect_fps=options.detect_fps,
+            max_gap_seconds=options.max_gap_seconds,
+            motion_threshold=options.motion_threshold, motion_width=options.motion_width,
+            skip_nonref=info.fps >= SKIP_NONREF_FACTOR * options.sample_fps,
+        )
 
     def run(self, progress: Callable[[float], None] | None) -> None:
-        skip_nonref = self.info.fps >= SKIP_NONREF_FACTOR * self.options.sample_fps
-        frames = decode_frames(self.info, skip_nonref=skip_nonref)
         duration = self.info.duration_seconds or 1.0
-        while True:
-            with self.timer("decode"):
-                timed = next(frames, None)
-            if timed is None:
-                break
-            self.decoded += 1
-            if timed.frame.is_corrupt:  # concealed garbage: never shown to the detector
-                self.corrupt += 1
-                continue
-            if not self.sampler.take(timed.seconds):
-                continue
-            self.look(timed.seconds, timed.frame)
+        for item in self.feed:
+            if item.frame is not None:
+                self.look(item.seconds, item.frame)
+            with self.timer("track"):
+                self.ended.extend(self.tracker.expire(item.seconds))
             if progress is not None:
-                progress(min(1.0, timed.seconds / duration))
-        if self.decoded and self.corrupt > MAX_CORRUPT_FRACTION * self.decoded:
-            raise ClipError(
-                f"{self.info.path.name} is damaged: {self.corrupt} of its {self.decoded} frames "
-                "could not be decoded cleanly; send the clip again"
-            )
+                progress(min(1.0, item.seconds / duration))
         self.ended.extend(self.tracker.finish())
+        for stage, ms in self.feed.ms.items():
+            self.timer.ms[stage] += ms
 
-    def look(self, seconds: float, frame) -> None:
-        """A sampled frame: motion test, then (if it moved or is due) detector and tracker."""
-        self.checked += 1
-        with self.timer("motion"):
-            moved = self.motion.update(small_grey(frame, self.options.motion_width))
-        if moved or self.sampler.detector_due(seconds):
-            self.sampler.detector_ran(seconds)
-            self.detected += 1
-            with self.timer("convert"):
-                rgb = upright_rgb(frame, self.info.rotation)
-            with self.timer("detect"):
-                pets = self.detector.detect(rgb)
-            if pets:
-                self.track(seconds, rgb, pets)
-        with self.timer("track"):
-            self.ended.extend(self.tracker.expire(seconds))
+    def look(self, seconds: float, frame: av.VideoFrame) -> None:
+        with self.timer("convert"):
+            rgb = upright_rgb(frame, self.info.rotation)
+        with self.timer("detect"):
+            pets = self.detector.detect(rgb)
+        if pets:
+            self.track(seconds, rgb, pets)
 
     def track(self, seconds: float, rgb: np.ndarray, pets: list[Detection]) -> None:
         with self.timer("detect"):
@@ -161,12 +135,15 @@ class _ClipRun:
 
 
 def _is_animal(track: Track, options: IngestOptions) -> bool:
-    """Enough detections, confident enough, to be an animal rather than a detector's mistake."""
+    """Enough detections to be an animal rather than a detector's passing mistake; a track that
+    never moved must also be confident (things that stay put and only look a bit like a dog)."""
     hits = options.min_track_hits
     if len(track.observations) < hits or not track.crops:
         return False
+    if track.travel >= options.still_travel:
+        return True
     best = sorted((o.score for o in track.observations), reverse=True)[:hits]
-    return sum(best) / hits >= options.min_track_score
+    return sum(best) / hits >= options.min_still_score
 
 
 def _sightings(tracks: list[Track], embedder: Embedder, start: datetime,
@@ -226,16 +203,16 @@ def process_clip(
     stats = IngestStats(
         clip_seconds=info.duration_seconds,
         wall_seconds=time.perf_counter() - wall_start,
-        frames_decoded=run.decoded,
-        frames_motion_checked=run.checked,
-        frames_detected=run.detected,
+        frames_decoded=run.feed.counts.decoded,
+        frames_motion_checked=run.feed.counts.motion_checked,
+        frames_detected=run.feed.counts.detected,
         crops_embedded=embedded,
         ms_per_stage=dict(timer.ms),
         width=info.width,
         height=info.height,
         codec=info.codec,
         frames_in_clip=info.frame_count,
-        frames_corrupt=run.corrupt,
+        frames_corrupt=run.feed.counts.corrupt,
         tracks=len(run.ended),
     )
     return ClipResult(drafts, stats, start_time=start, start_source=source, info=info)

@@ -79,6 +79,12 @@ class Track:
     def best_score(self) -> float:
         return max(obs.score for obs in self.observations)
 
+    @property
+    def travel(self) -> float:
+        """How far the animal got from where it was first seen, in diagonals of its first box."""
+        first = self.observations[0].box
+        return max(centre_distance(first, obs.box) for obs in self.observations)
+
     def wants(self, quality: float, keep: int) -> bool:
         """Would a crop of this quality make the best ``keep``?  (Asked before cutting it.)"""
         return len(self.crops) < keep or quality > self.crops[-1].quality
@@ -162,11 +168,16 @@ class Tracker:
     track each detection joined, ``expire`` and ``finish`` hand over ended tracks.
     """
 
-    def __init__(self, max_age_seconds: float, min_iou: float = 0.1,
-                 max_distance: float = 1.5) -> None:
+    def __init__(self, max_age_seconds: float, min_iou: float = 0.1, max_distance: float = 1.5,
+                 max_speed: float = 4.5, max_reach: float = 3.0) -> None:
         self.max_age = max_age_seconds
         self.min_iou = min_iou
+        # How far (in box diagonals) a detection may be from a track's last box: ``max_distance``
+        # between close samples, ``max_speed`` per second when the detector ran less often (a
+        # trotting dog covers ~4 body lengths a second), never more than ``max_reach``.
         self.max_distance = max_distance
+        self.max_speed = max_speed
+        self.max_reach = max_reach
         self._live: list[Track] = []
         self._ids = itertools.count(1)
 
@@ -177,10 +188,12 @@ class Tracker:
         detections = drop_nested(detections)
         pairs = []
         for ti, track in enumerate(self._live):
+            elapsed = seconds - track.last.seconds
+            reach = min(self.max_reach, max(self.max_distance, self.max_speed * elapsed))
             for di, (_, _, box) in enumerate(detections):
                 overlap = box_iou(track.last.box, box)
                 distance = centre_distance(track.last.box, box)
-                if overlap >= self.min_iou or distance <= self.max_distance:
+                if overlap >= self.min_iou or distance <= reach:
                     # Overlap first, then nearness; both in one key so the greedy pass is stable.
                     pairs.append((-overlap, distance, ti, di))
         assigned: dict[int, Track] = {}

@@ -31,7 +31,7 @@ def scene(fixtures: Path) -> np.ndarray:
 
 
 def test_sampler_takes_a_steady_rate_from_a_30fps_clip() -> None:
-    sampler = FrameSampler(sample_fps=3, max_gap_seconds=1.5)
+    sampler = FrameSampler(sample_fps=3, detect_fps=1.5, max_gap_seconds=2)
     taken = [i for i in range(300) if sampler.take(i / 30)]
     assert len(taken) == 30
     assert np.diff(taken).tolist() == [10] * 29
@@ -40,17 +40,32 @@ def test_sampler_takes_a_steady_rate_from_a_30fps_clip() -> None:
 def test_sampler_follows_timestamps_through_a_gap() -> None:
     # A VFR clip: 10 fps, then nothing for 2 s, then 10 fps again.
     times = [i / 10 for i in range(10)] + [3 + i / 10 for i in range(10)]
-    sampler = FrameSampler(sample_fps=2, max_gap_seconds=1.5)
+    sampler = FrameSampler(sample_fps=2, detect_fps=1, max_gap_seconds=2)
     taken = [t for t in times if sampler.take(t)]
     assert taken == pytest.approx([0.0, 0.5, 3.0, 3.5])
 
 
-def test_detector_is_due_after_the_max_gap() -> None:
-    sampler = FrameSampler(sample_fps=3, max_gap_seconds=1.5)
-    assert sampler.detector_due(0.0)  # never run yet
-    sampler.detector_ran(0.0)
-    assert not sampler.detector_due(1.0)
-    assert sampler.detector_due(1.5)
+def _detector_runs(moving: list[bool]) -> list[int]:
+    """Indices of the 3-fps samples the detector sees, given which samples moved."""
+    sampler = FrameSampler(sample_fps=3, detect_fps=1.5, max_gap_seconds=2)
+    return [i for i, moved in enumerate(moving) if sampler.wants_detector(i / 3, moved)]
+
+
+def test_detector_runs_at_least_every_max_gap_on_a_still_scene() -> None:
+    assert _detector_runs([False] * 19) == [0, 6, 12, 18]  # every 2 s
+
+
+def test_detector_sees_a_new_arrival_at_once_then_at_its_own_rate() -> None:
+    # Still for 1 s, then motion for 2 s (an animal crossing), then still again.
+    moving = [False] * 3 + [True] * 6 + [False] * 6
+    assert _detector_runs(moving) == [0, 3, 5, 7, 13]
+
+
+def test_an_animal_in_view_for_two_seconds_is_looked_at_three_times() -> None:
+    for arrival in range(9, 18):  # whichever sample it arrives on, after a still spell
+        moving = [False] * arrival + [True] * 6 + [False] * 12
+        runs = [i for i in _detector_runs(moving) if arrival <= i < arrival + 6]
+        assert len(runs) >= 3, (arrival, runs)
 
 
 def test_still_scene_with_sensor_noise_is_not_motion(scene: np.ndarray) -> None:
@@ -82,7 +97,7 @@ def test_a_walking_dog_is_motion(scene: np.ndarray, fixtures: Path) -> None:
 
 def test_people_walking_in_real_cctv_are_motion(fixtures: Path) -> None:
     info = probe_clip(fixtures / "videos" / "vtest_pedestrians_15s.mp4")
-    motion, sampler = MotionDetector(THRESHOLD), FrameSampler(3, 1.5)
+    motion, sampler = MotionDetector(THRESHOLD), FrameSampler(3, 1.5, 2)
     moved = [motion.update(small_grey(f.frame, 160)) for f in decode_frames(info)
              if sampler.take(f.seconds)]
     assert len(moved) == 45 and all(moved)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -69,8 +70,8 @@ def _check_draft(draft: SightingDraft, result: ClipResult, embedder: Embedder) -
 
 
 def test_pedestrian_cctv_gives_no_sightings(fixtures: Path, detector, embedder) -> None:
-    # Real CCTV, people only.  The detector calls a stone on the grass "dog" at 0.30–0.41 in
-    # every frame; the track-level score keeps it out.
+    # Real CCTV, people only.  The detector calls a stone on the grass "dog" at 0.30-0.41 in
+    # every frame; a track that never moves must score higher, which keeps it out.
     result = _run(fixtures / "videos" / "vtest_pedestrians_15s.mp4", detector, embedder)
     assert result.sightings == []
     assert result.stats.crops_embedded == 0
@@ -185,3 +186,19 @@ def test_bad_clip_is_refused_with_a_clip_error(tmp_path: Path, detector, embedde
     path.write_text("dog food, leash\n")
     with pytest.raises(ClipError, match="not a video file"):
         _run(path, detector, embedder)
+
+
+class Cancelled(Exception):
+    pass
+
+
+def test_stopping_mid_clip_ends_the_decoding_thread(fixtures: Path, detector, embedder) -> None:
+    # A worker told to stop raises from its progress callback, a fifth of the way in.
+    def progress(fraction: float) -> None:
+        if fraction > 0.2:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        _run(fixtures / "videos" / "vtest_pedestrians_15s.mp4", detector, embedder,
+             progress=progress)
+    assert not [t for t in threading.enumerate() if t.name == "frame-feed"]

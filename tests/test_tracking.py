@@ -98,3 +98,24 @@ def test_track_keeps_only_its_best_crops(dog_crop: np.ndarray) -> None:
         track.offer(CropCandidate(quality, 0.0, (0, 0, 1, 1), 0.9, dog_crop, dog_crop), keep=3)
     assert [c.quality for c in track.crops] == [0.9, 0.8, 0.7]
     assert not track.wants(0.6, keep=3) and track.wants(0.75, keep=3)
+
+
+def test_reach_grows_with_time_between_detector_runs_up_to_a_limit() -> None:
+    # 2.5 box diagonals away: too far a third of a second later, fine two thirds later
+    # (the detector runs less often while motion goes on); 4 diagonals is never the same animal.
+    box = (100.0, 300.0, 220.0, 390.0)  # diagonal 150 px
+    for elapsed, jump, same in [(1 / 3, 375, False), (2 / 3, 375, True), (2.0, 600, False)]:
+        tracker = Tracker(max_age_seconds=3.0)
+        first = tracker.update(0.0, [("dog", 0.8, box)])[0][1]
+        moved = (box[0] + jump, box[1], box[2] + jump, box[3])
+        second = tracker.update(elapsed, [("dog", 0.8, moved)])[0][1]
+        assert (first is second) == same, (elapsed, jump)
+
+
+def test_travel_tells_a_walking_dog_from_a_thing_that_stays_put() -> None:
+    walker, stone = Tracker(max_age_seconds=3.0), Tracker(max_age_seconds=3.0)
+    for i, box in enumerate(_walk(40, 5)):
+        walker.update(i / 3, [("dog", 0.8, box)])
+        stone.update(i / 3, [("dog", 0.4, (161 + i % 2, 249, 191, 275))])  # jitter of a pixel
+    assert walker.finish()[0].travel > 0.5
+    assert stone.finish()[0].travel < 0.1

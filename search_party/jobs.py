@@ -1,7 +1,8 @@
 """The task queue and the worker: huey, on SQLite under the data dir by default, or Redis.
 
-The queue only carries clip ids; the clips table is the source of truth for what still needs
-doing.  Huey removes a message when a worker takes it, so a worker killed mid-clip takes that
+The queue only carries clip ids, and a clip id stands for one camera's content hash (the clips
+table holds each camera/sha256 pair once), so the task is idempotent per content.  The clips
+table, not the queue, is the source of truth for what still needs doing.  Huey removes a message when a worker takes it, so a worker killed mid-clip takes that
 message with it: that is why every worker start (and a periodic check while workers run) looks
 for clips left ``processing`` by a worker that is gone, puts them back to ``queued``, and enqueues
 every queued clip the queue does not hold.  Running a clip twice is harmless: a task first claims
@@ -26,7 +27,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import TaskWrapper
 from sqlite_utils import Database
 
-from search_party import ingest, storage
+from search_party import ingest, notifications, retention, standing_searches, storage
 from search_party.config import Settings
 from search_party.db import from_db_time, open_db, utcnow
 from search_party.errors import UserError
@@ -126,6 +127,15 @@ def make_queue(settings: Settings) -> JobQueue:
         embedder = ingest.load_models(settings).embedder
         with open_db(settings.db_path) as db:
             VectorIndex.open(db, settings.index_path, embedder.version, embedder.dim)
+
+    @huey.periodic_task(crontab(minute="*"), name="searches_and_retention")
+    def searches_and_retention() -> None:
+        # Expiry and purging, standing searches catching up on anything the ingest hook missed,
+        # consent requests held back by a camera's daily quota, then the e-mails all that made.
+        with open_db(settings.db_path) as db:
+            retention.run(db, index_path=settings.index_path)
+            standing_searches.rescore_new_sightings(db)
+            notifications.deliver_pending(db)
 
     @huey.on_startup(name="load_models")
     def load_models() -> None:

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Web test fixtures (app, client, signed_in, neighbour): tests/web_helpers.py
+pytest_plugins = ["web_helpers"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 SHARED_DATA = ROOT.parent / "shared" / "data"

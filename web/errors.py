@@ -57,7 +57,8 @@ def respond(status: int, message: str | None = None, headers: dict[str, str] | N
 
 def _max_upload_message(app: Flask) -> str:
     limit = app.config.get("MAX_CONTENT_LENGTH")
-    size = f" The limit is {limit / (1024 * 1024):.0f} MB per upload." if limit else ""
+    shown = f"{limit / 2**20:.3g} MB" if limit and limit >= 2**20 else f"{(limit or 0) / 1024:.0f} kB"
+    size = f" The limit is {shown} per upload." if limit else ""
     return f"That upload is larger than this server accepts, so nothing was stored.{size}"
 
 

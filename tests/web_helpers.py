@@ -151,3 +151,59 @@ def upload_via_api(client: FlaskClient, camera_id: int, path: Path, **headers: s
     with path.open("rb") as fh:
         return api(client, "POST", f"/api/cameras/{camera_id}/clips",
                    data={"clip": (fh, path.name)}, content_type="multipart/form-data", headers=headers)
+
+
+@dataclass
+class ConsentWorld:
+    """A neighbour whose real clip of a real dog became a sighting, a pet owner whose lost report
+    (a real dog photo) is matched to it, and the neighbour asked about it; plus a second
+    neighbour with a camera of their own.  Ids for every object a route may name."""
+
+    neighbour: FlaskClient
+    other: FlaskClient
+    pet_owner: FlaskClient
+    camera_id: int
+    other_camera_id: int
+    clip_id: int
+    sighting_id: int
+    token_id: int
+    match_id: int
+    lost_report_id: int
+    photo_id: int
+
+
+def build_consent_world(app: Flask, signed_in: Callable[[str], FlaskClient]) -> ConsentWorld:
+    """The match is placed as a candidate directly (consent.record_candidates) with a stated
+    score: these tests are about who may see and do what; the matcher's scoring is tested in the
+    search tests.  Everything else is the real path: upload, the worker's task body, the report
+    wizard's photo checks, consent.send_requests."""
+    from datetime import timedelta
+
+    from search_party import camera_tokens, consent, reports
+    from search_party.db import utcnow, write_transaction
+
+    settings = app.config["SETTINGS"]
+    neighbour = signed_in("neighbour@example.org")
+    other = signed_in("other.neighbour@example.org")
+    pet_owner = signed_in("pet.owner@example.org")
+    user_id, camera_id = add_opted_in_camera(app, "neighbour@example.org", name="porch")
+    _, other_camera_id = add_opted_in_camera(app, "other.neighbour@example.org", name="gate", lon=-0.1250)
+    uploaded = upload_via_api(neighbour, camera_id, DOG_CLIP)
+    assert uploaded.status_code == 201, uploaded.json
+    clip = process_clip_now(settings, uploaded.json["clips"][0]["id"])
+    assert clip.status == "done" and clip.sightings_count, clip
+    models = ingest.load_models(settings)
+    with db_of(app) as db:
+        sighting_id = storage.list_sightings(db, clip_id=clip.id)[0].id
+        token, _ = camera_tokens.create_token(db, camera_id, user_id, "nvr")
+        owner_id = users.find_account(db, "pet.owner@example.org").id
+        report, _ = reports.create_lost_report(
+            db, owner_id, pet_name="Max", species="dog", photos=[ROOT / "tests/fixtures/images/zamba_dog_porch.jpg"],
+            lat=51.5010, lon=-0.1240, last_seen=utcnow() - timedelta(hours=2),
+            detector=models.detector, embedder=models.embedder)
+        with write_transaction(db):
+            consent.record_candidates(db, report.id, [([sighting_id], 0.9)], compared={camera_id: 1})
+        asked = consent.send_requests(db)
+    assert len(asked) == 1
+    return ConsentWorld(neighbour, other, pet_owner, camera_id, other_camera_id, clip.id, sighting_id,
+                        token.id, asked[0], report.id, report.photo_ids[0])

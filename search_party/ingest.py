@@ -33,7 +33,7 @@ from embeddings.detector import PetDetector
 from embeddings.embedder import Embedder
 from embeddings.images import ImageError
 from embeddings.registry import ModelError
-from search_party import storage
+from search_party import standing_searches, storage
 from search_party.config import Settings
 from search_party.db import open_db
 from search_party.errors import UserError
@@ -188,6 +188,7 @@ def run_clip(settings: Settings, clip_id: int, claim: str, *,
             result = process_clip(spooled, start_time=clip.start_time, detector=models.detector,
                                   embedder=models.embedder, progress=progress)
             storage.save_clip_result(db, clip_id, result, claim, before_commit=_test_pause_hook())
+            standing_searches.after_clip_stored(db, len(result.sightings))
             log.info("clip %d done in %.1f s: %d sighting(s)", clip_id, time.monotonic() - started,
                      len(result.sightings))
         except storage.ClaimLost as exc:

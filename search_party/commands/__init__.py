@@ -4,11 +4,13 @@ from search_party.commands.agent import agent
 from search_party.commands.bench import bench
 from search_party.commands.bench_ingest import ingest as bench_ingest
 from search_party.commands.detect import detect
+from search_party.commands.domain import activity_log, consent_group, inbox, report, retention_group, user
 from search_party.commands.ingest import camera, clips, ingest, worker
 from search_party.commands.models import models
 from search_party.commands.reid import eval_group, train_command
 from search_party.commands.setup import setup
 
-COMMANDS = [setup, models, detect, bench, camera, ingest, clips, worker, eval_group, train_command, agent]
+COMMANDS = [setup, models, detect, bench, camera, ingest, clips, worker, eval_group, train_command, agent,
+            user, report, consent_group, inbox, activity_log, retention_group]
 
 bench.add_command(bench_ingest)

@@ -1,0 +1,104 @@
+"""A small real neighbourhood for the domain tests: real models, real fixture dogs, real SQLite.
+
+- The models are the real pet-only detector (PicoDet-S-416) and the ImageNet EfficientNet-Lite0
+  embedder, loaded once per test process.
+- An owner's photos are real MPDD images of one dog from one sequence (only those in which the
+  detector finds the dog, as the report wizard would accept); camera sightings are the same dog's
+  *other* sequences, made into sighting drafts exactly as ingest makes them
+  (tests/sighting_drafts.py) and stored through the storage API.
+- Places: a last-seen point in London; a camera 300 m away (inside the default 1 km fence), one
+  1.5 km away (outside it, inside a 2 km one) and one 7 km away (outside any fence).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+from datetime import timedelta
+from functools import lru_cache
+from itertools import count
+from pathlib import Path
+
+from embeddings.detector import PetDetector
+from embeddings.images import load_rgb
+from search_party import storage
+from search_party.config import Settings
+from search_party.geofence import Point, destination_point
+from search_party.vector_index import VectorIndex
+from sighting_drafts import MPDD, T0, clip_result, embedder, mpdd_drafts
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+LAST_SEEN_POINT = Point(51.5007, -0.1246)
+LAST_SEEN = T0 - timedelta(hours=1)  # every fixture draft is filmed after this
+NOW = T0 + timedelta(hours=2)  # "now" for every domain call, so the 2025 fixture times stay recent
+LOST_DOG, LOST_DOG_PHOTOS = "172", 4  # owner's photos: dog 172, sequence 4
+DISTRACTORS = ("177", "182")  # other dogs that walk past the same cameras
+
+_clip_numbers = count(1)
+
+
+@lru_cache(maxsize=1)
+def detector() -> PetDetector:
+    return PetDetector.load("picodet_s_416")
+
+
+@lru_cache(maxsize=None)
+def dog_photos(identity: str, sequence: int, limit: int = 5) -> tuple[bytes, ...]:
+    """Up to ``limit`` photo files of one dog's sequence in which the detector finds a dog."""
+    with (MPDD / "labels.csv").open(newline="") as fh:
+        paths = [MPDD / r["path"] for r in csv.DictReader(fh)
+                 if r["identity"] == identity and int(r["s"]) == sequence]
+    chosen = [p for p in paths if any(d.label == "dog" for d in detector().detect(load_rgb(p)))]
+    return tuple(p.read_bytes() for p in chosen[:limit])
+
+
+def place(bearing_deg: float, metres: float) -> Point:
+    return destination_point(LAST_SEEN_POINT, bearing_deg, metres)
+
+
+def camera(db, owner_email: str, point: Point, *, opted_in: bool = True, name: str = "porch",
+           retention_days: int = 30) -> storage.Camera:
+    owner = storage.add_user(db, owner_email)
+    cam = storage.add_camera(db, owner.id, point.lat, point.lon, retention_days=retention_days,
+                             name=name)
+    return storage.opt_in(db, cam.id) if opted_in else cam
+
+
+def store_sightings(db, cam: storage.Camera, keys: list[tuple[str, int]], *,
+                    shift: timedelta = timedelta(0)) -> list[int]:
+    """Store the fixture drafts ``keys`` ((identity, sequence) pairs) as one processed clip of
+    ``cam``, through the storage API's one-transaction save; ``shift`` moves their times."""
+    drafts = [dataclasses.replace(mpdd_drafts()[k], first_time=mpdd_drafts()[k].first_time + shift,
+                                  last_time=mpdd_drafts()[k].last_time + shift) for k in keys]
+    sha = hashlib.sha256(f"clip-{next(_clip_numbers)}".encode()).hexdigest()
+    clip, _ = storage.create_clip(db, cam.id, sha, "clip.mp4", 1000)
+    storage.claim_clip(db, clip.id, "test:1:claim")
+    return storage.save_clip_result(db, clip.id, clip_result(drafts), "test:1:claim")
+
+
+def open_index(db, tmp_path: Path) -> VectorIndex:
+    return VectorIndex.open(db, tmp_path / "index" / "sightings.faiss", embedder().version,
+                            embedder().dim)
+
+
+def models() -> dict:
+    """Keyword arguments naming the real models, for create_lost_report / create_found_report."""
+    return {"detector": detector(), "embedder": embedder()}
+
+
+def image(name: str) -> bytes:
+    return (FIXTURES / "images" / name).read_bytes()
+
+
+def settings_for(data_dir: Path) -> Settings:
+    """Settings for a data folder whose model cache is the project's data/models (where
+    sighting_drafts.embedder() exported the ImageNet embedder), so nothing is exported twice."""
+    embedder()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not (data_dir / "models").exists():
+        (data_dir / "models").symlink_to(ROOT / "data" / "models", target_is_directory=True)
+    settings = Settings(data_dir=data_dir, detector="picodet_s_416", embedder="imagenet")
+    settings.prepare_dirs()
+    return settings

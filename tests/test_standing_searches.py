@@ -1,0 +1,75 @@
+"""Standing searches: a sighting stored after the report is scored at once by the searches whose
+fence holds its camera — through the worker's own ingest code on a real clip — and a sighting the
+hook missed is caught up from SQLite; one visit is one request."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from domain_world import (LAST_SEEN, LAST_SEEN_POINT, LOST_DOG, LOST_DOG_PHOTOS, NOW, camera,
+                          dog_photos, models, open_index, place, settings_for, store_sightings)
+from search_party import consent, ingest, jobs, notifications, reports, standing_searches, storage, users
+from search_party.db import open_db, utcnow
+from short_clips import dog_clip
+
+
+def test_a_dog_filmed_an_hour_after_the_report_is_found_by_the_ingest_path(tmp_path):
+    settings = settings_for(tmp_path / "data")
+    db = open_db(settings.db_path)
+    owner = users.create_user(db, "owner@example.org")
+    cam = camera(db, "neighbour@example.org", place(120, 400))
+    reported = utcnow() - timedelta(hours=2)
+    # Dog 131: the owner's photos are sequence 4; the clip (tests/short_clips.py) walks its
+    # sequence-5 crops across a real CCTV frame.
+    report, _ = reports.create_lost_report(
+        db, owner.id, pet_name="Max", species="dog", photos=list(dog_photos("131", 4)),
+        lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=reported - timedelta(minutes=30),
+        now=reported, **models())
+    index = open_index(db, tmp_path)
+    assert standing_searches.search_report(db, report.id, index, now=reported).new_matches == []
+    submission = ingest.register_clip(settings, db, dog_clip(tmp_path / "porch.mp4"), cam.id,
+                                      start_time=reported + timedelta(hours=1))
+    clip = ingest.run_clip(settings, submission.clip.id, jobs.new_claim())  # the worker's task body
+    assert clip.status == "done" and clip.sightings_count == 1
+    (match,) = consent.matches_of_report(db, report.id)
+    assert match.state == "asked" and match.camera_id == cam.id
+    assert match.sighting_id == storage.list_sightings(db, clip_id=clip.id)[0].id
+    (request,) = notifications.inbox(db, cam.owner_id)
+    assert request.match_id == match.id and "Max" in request.subject
+    assert reports.get_lost_report(db, report.id).scored_through == match.sighting_id
+
+
+def test_a_sighting_the_hook_missed_is_caught_up_once_and_a_visit_is_asked_once(tmp_path):
+    db = open_db(tmp_path / "sp.db")
+    owner = users.create_user(db, "owner@example.org")
+    cam = camera(db, "neighbour@example.org", place(45, 300))
+    report, _ = reports.create_lost_report(
+        db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
+        lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
+    standing_searches.search_report(db, report.id, open_index(db, tmp_path), now=NOW)
+    # Stored straight through storage, as by a worker killed before its hook ran.
+    (first,) = store_sightings(db, cam, [(LOST_DOG, 1)], shift=timedelta(hours=1))
+    (run,) = standing_searches.rescore_new_sightings(db, now=NOW)  # the periodic catch-up
+    assert run.sightings_compared == 1 and len(run.new_matches) == 1 and len(run.asked) == 1
+    assert standing_searches.rescore_new_sightings(db, now=NOW) == []  # tried: running it again
+    # A second clip of the same visit a minute later joins the request instead of a new one.
+    store_sightings(db, cam, [(LOST_DOG, 3)], shift=timedelta(hours=1, minutes=1))
+    (again,) = standing_searches.rescore_new_sightings(db, now=NOW)
+    assert again.sightings_compared == 1 and again.new_matches == []
+    assert [m.sighting_id for m in consent.matches_of_report(db, report.id)] == [first]
+
+
+def test_a_search_only_rescores_sightings_in_its_own_fence(tmp_path):
+    db = open_db(tmp_path / "sp.db")
+    owner = users.create_user(db, "owner@example.org")
+    near = camera(db, "near@example.org", place(0, 800), name="near")
+    far = camera(db, "far@example.org", place(0, 1500), name="far")
+    report, _ = reports.create_lost_report(
+        db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
+        lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
+    standing_searches.search_report(db, report.id, open_index(db, tmp_path), now=NOW)
+    store_sightings(db, far, [(LOST_DOG, 1)], shift=timedelta(hours=1))
+    store_sightings(db, near, [(LOST_DOG, 3)], shift=timedelta(hours=1))
+    (run,) = standing_searches.rescore_new_sightings(db, now=NOW)
+    assert run.sightings_compared == 1
+    assert [m.camera_id for m in consent.matches_of_report(db, report.id)] == [near.id]

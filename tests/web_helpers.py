@@ -207,3 +207,35 @@ def build_consent_world(app: Flask, signed_in: Callable[[str], FlaskClient]) -> 
     assert len(asked) == 1
     return ConsentWorld(neighbour, other, pet_owner, camera_id, other_camera_id, clip.id, sighting_id,
                         token.id, asked[0], report.id, report.photo_ids[0])
+
+
+class LiveServer:
+    """The app on a real HTTP server on 127.0.0.1 (werkzeug, threaded) in this process, counting
+    the requests it answers; ``url`` is its address.  Use as a context manager."""
+
+    def __init__(self, app: Flask) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.requests: list[tuple[str, str]] = []
+        self.server = make_server("127.0.0.1", 0, self._counting(app.wsgi_app), threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _counting(self, wsgi: Callable) -> Callable:
+        def counted(environ: dict, start_response: Callable) -> Any:
+            self.requests.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+            return wsgi(environ, start_response)
+        return counted
+
+    def posts(self, path_part: str = "/clips") -> int:
+        return sum(1 for method, path in self.requests if method == "POST" and path_part in path)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import subprocess
 import sys
 
@@ -42,6 +43,8 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     settings.prepare_dirs()  # the data folder, created on first start
     os.environ.setdefault("SEARCH_PARTY_PUBLIC_URL", f"http://{host}:{port}")
     app = create_app(dev=_is_loopback(host))
+    # SIGTERM (a service manager stopping us) unwinds like Ctrl-C, so the worker is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = None
     if not no_worker:
         worker = subprocess.Popen([sys.executable, "-m", "search_party.cli", "worker"])

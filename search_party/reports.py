@@ -186,8 +186,10 @@ def found_vectors(db: Database, found_report_id: int, model_version: str) -> np.
 # ---------------------------------------------------------------- validating input
 
 
-def _text(value: object, what: str, max_chars: int, required: bool) -> str:
-    text = " ".join(str(value or "").split()) if what != "description" else str(value or "").strip()
+def _text(value: object, what: str, max_chars: int, required: bool, one_line: bool = True) -> str:
+    text = str(value or "").strip()
+    if one_line:  # a name: runs of spaces, tabs and newlines become one space
+        text = " ".join(text.split())
     if required and not text:
         raise UserError(f"{what} is missing")
     if len(text) > max_chars:
@@ -296,7 +298,7 @@ def create_lost_report(db: Database, owner_id: int, *, pet_name: str, species: s
     now = now or utcnow()
     pet_name = _text(pet_name, "the pet's name", MAX_PET_NAME, required=True)
     species = _species(species)
-    description = _text(description, "description", MAX_DESCRIPTION, required=False)
+    description = _text(description, "description", MAX_DESCRIPTION, required=False, one_line=False)
     point = parse_point(lat, lon)
     radius = parse_radius_m(radius_m)
     last_seen = _past_time(last_seen, "the last-seen time", now)
@@ -407,7 +409,7 @@ def create_found_report(db: Database, reporter_id: int, *, species: str,
     ``create_lost_report``."""
     now = now or utcnow()
     species = _species(species)
-    description = _text(description, "description", MAX_DESCRIPTION, required=False)
+    description = _text(description, "description", MAX_DESCRIPTION, required=False, one_line=False)
     point = parse_point(lat, lon)
     found_at = _past_time(found_at, "the time it was found", now)
     if as_shelter:

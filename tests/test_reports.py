@@ -173,3 +173,24 @@ def test_only_an_approved_shelter_posts_intakes_and_sees_lost_reports_in_its_are
                                  service_radius_m=20_000)
     users.approve_shelter(db, far.user_id, admin.id)
     assert reports.shelter_dashboard(db, far.user_id) == []  # outside its service area
+
+
+def test_a_found_report_posted_twice_is_stored_once(db):
+    finder = users.create_user(db, "finder@example.org")
+    post = dict(species="dog", photos=list(dog_photos("182", 2)), lat=LAST_SEEN_POINT.lat,
+                lon=LAST_SEEN_POINT.lon, found_at=NOW - timedelta(minutes=5), now=NOW, **models())
+    first, created = reports.create_found_report(db, finder.id, **post)
+    again, created_again = reports.create_found_report(db, finder.id, **post)  # tried: posted twice
+    assert created and not created_again and again.id == first.id
+    assert stored_counts(db)["found_reports"] == 1
+    closed = reports.close_found_report(db, first.id, finder.id)
+    assert closed.status == "closed"
+
+
+def test_deleting_a_lost_report_deletes_its_photos_and_vectors(db, owner):
+    report, _ = lost(db, owner.id)
+    stranger = users.create_user(db, "stranger@example.org")
+    with pytest.raises(Forbidden):  # tried: someone else deleting it
+        reports.delete_lost_report(db, report.id, stranger.id)
+    reports.delete_lost_report(db, report.id, owner.id)
+    assert set(stored_counts(db).values()) == {0}

@@ -107,7 +107,7 @@ def reset_request() -> Any:
         if token is not None:
             account = users.find_account(db, form.email.data)
             # Sent now rather than through the inbox: the token must never be stored readable.
-            mailer = current_app.config.get("MAILER") or notifications.mailer_from_env()
+            mailer = notifications.mailer_from_env()
             try:
                 mailer.send(account.email, "Choose a new Search Party password",
                             "Someone (we hope you) asked to reset the password of this Search Party "

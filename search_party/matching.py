@@ -83,7 +83,7 @@ def fenced_sightings(db: Database, fence: Fence, model_version: str, species: st
     # json_each keeps the statement one fixed shape however many cameras are fenced in.
     rows = db.execute(
         "SELECT id FROM sightings WHERE camera_id IN (SELECT value FROM json_each(?)) "
-        "AND last_time >= ? AND label = ? AND model_version = ?",
+        "AND last_time >= ? AND +label = ? AND +model_version = ?",
         [f"[{','.join(str(int(c)) for c in cameras)}]", to_db_time(fence.since), species,
          model_version]).fetchall()
     return np.sort(np.fromiter((r[0] for r in rows), np.int64, count=len(rows)))

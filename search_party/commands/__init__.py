@@ -8,9 +8,12 @@ from search_party.commands.domain import activity_log, consent_group, inbox, rep
 from search_party.commands.ingest import camera, clips, ingest, worker
 from search_party.commands.models import models
 from search_party.commands.reid import eval_group, train_command
+from search_party.commands.search_tools import bench_search, eval_search
 from search_party.commands.setup import setup
 
 COMMANDS = [setup, models, detect, bench, camera, ingest, clips, worker, eval_group, train_command, agent,
             user, report, consent_group, inbox, activity_log, retention_group]
 
 bench.add_command(bench_ingest)
+bench.add_command(bench_search)
+eval_group.add_command(eval_search)

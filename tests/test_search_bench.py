@@ -1,0 +1,88 @@
+"""`search-party bench search` at a small size: the synthetic city is what the bench says it is,
+its vectors come from real dog embeddings, and the geofenced search agrees with the naive one."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from embeddings.images import load_rgb
+from embeddings.reid_data import read_folder
+from search_party import geofence, matching, scoring, search_bench
+from search_party.cli import cli
+from search_party.db import from_db_time
+from sighting_drafts import MPDD, embedder
+
+N = 2_000
+
+
+@lru_cache(maxsize=1)
+def real_vectors() -> tuple[np.ndarray, np.ndarray, bytes]:
+    items = read_folder(MPDD)
+    crops = [load_rgb(it.path) for it in items]
+    return (embedder().embed(crops), np.array([it.identity for it in items]),
+            search_bench.small_jpeg(crops[0]))
+
+
+@pytest.fixture(scope="module", params=search_bench.INDEX_KINDS)
+def city(request, tmp_path_factory):
+    base, _, thumb = real_vectors()
+    store = search_bench.build_store(tmp_path_factory.mktemp("bench"), N, base, embedder().version,
+                                     thumb, index_kind=request.param)
+    yield store
+    store.db.close()
+
+
+def test_the_city_has_the_stated_density_and_real_derived_vectors(city):
+    db = city.db
+    shape = search_bench.CityShape()
+    assert db.execute("SELECT count(*) FROM sightings").fetchone()[0] == N == city.index.count
+    assert city.cameras == shape.cameras_for(N) == db.execute("SELECT count(*) FROM cameras").fetchone()[0]
+    lat, lon = map(np.array, zip(*db.execute("SELECT lat, lon FROM cameras")))
+    dist = geofence.haversine_m(search_bench.CITY_CENTER.lat, search_bench.CITY_CENTER.lon, lat, lon)
+    assert dist.max() <= city.city_radius_m + 1
+    density = city.cameras / (np.pi * (city.city_radius_m / 1000) ** 2)
+    assert density == pytest.approx(shape.cameras_per_km2, rel=0.01)
+    times = [from_db_time(t) for (t,) in db.execute("SELECT first_time FROM sightings")]
+    assert min(times) >= search_bench.NOW - np.timedelta64(shape.retention_days, "D").item()
+    assert max(times) <= search_bench.NOW
+    base, _, _ = real_vectors()
+    sample = [np.frombuffer(b, "<f4") for (b,) in db.execute("SELECT vector FROM sightings LIMIT 200")]
+    nearest = (np.stack(sample) @ base.T).max(axis=1)
+    assert nearest.min() > 0.7  # each is mostly one real dog's crop
+    assert np.linalg.norm(np.stack(sample), axis=1) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_geofenced_search_finds_every_match_the_naive_one_finds(city):
+    base, identities, _ = real_vectors()
+    searches = search_bench.plan_searches(base, identities, embedder().version, city, 15)
+    threshold = scoring.threshold_for(embedder().version)
+    for s in searches:
+        result = matching.find_candidates(city.db, city.index, s.query, s.fence)
+        fenced = {sid for c in result.candidates for sid in c.sighting_ids}
+        naive = search_bench.naive_search(city, s)
+        top_scores, top_ids = city.index.search(s.query.vector[None], search_bench.NAIVE_K)
+        score_of = dict(zip(top_ids[0].tolist(), top_scores[0].tolist()))
+        assert {sid for sid in naive if score_of[sid] >= threshold} <= fenced
+    figures = search_bench.run(city, searches, warmup=1)
+    assert 0 < figures["p50_ms"] <= figures["p95_ms"]
+    assert figures["naive_p95_ms"] > 0 and figures["fenced_mean"] > 0
+
+
+def test_the_command_prints_the_agreed_json_keys():
+    result = CliRunner().invoke(cli, ["bench", "search", "--sightings", str(N), "--searches", "20",
+                                      "--json", "--data", str(MPDD)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads([ln for ln in result.output.splitlines() if ln.startswith("{")][0])
+    assert list(figures) == ["sightings", "p50_ms", "p95_ms", "peak_mb", "naive_p95_ms"]
+    assert figures["sightings"] == N and figures["peak_mb"] > 0
+
+
+def test_a_data_folder_without_dogs_is_refused(tmp_path):
+    """Tried: an empty folder as the source of real crops."""
+    result = CliRunner().invoke(cli, ["bench", "search", "--sightings", str(N), "--data", str(tmp_path)])
+    assert result.exit_code != 0 and "needs real crops" in str(result.exception)

@@ -83,7 +83,9 @@ class IngestOptions:
 @dataclass
 class IngestStats:
     """Where the time went.  ``frames_decoded`` counts frames the decoder produced (it may skip
-    frames nothing refers to); ``ms_per_stage`` sums wall time per stage."""
+    frames nothing refers to); ``ms_per_stage`` sums wall time per stage, and since decoding and
+    the motion test run in their own thread beside the detector, the stages may add up to more
+    than ``wall_seconds``."""
 
     clip_seconds: float
     wall_seconds: float

@@ -98,8 +98,13 @@ def test_camera_codecs_decode(tmp_path: Path, scene: np.ndarray, name: str, code
     info = probe_clip(path)
     assert info.frame_count == 10 and (info.width, info.height) == (192, 144)
     assert len(list(decode_frames(info))) == 10
-    grey = small_grey(next(decode_frames(info)).frame, 64)
-    assert grey.shape == (48, 64) and grey.dtype == np.uint8
+    frame = next(decode_frames(info)).frame
+    grey = small_grey(frame, 64)
+    assert 64 <= grey.shape[1] <= 128 and grey.dtype == np.uint8
+    # The same picture as FFmpeg's own grey conversion, near enough for a motion test.
+    reference = frame.reformat(width=grey.shape[1], height=grey.shape[0], format="gray",
+                               interpolation="AREA").to_ndarray()
+    assert np.abs(grey.astype(int) - reference).mean() < 12
 
 
 def test_skipping_unreferenced_frames_keeps_times_in_order(pedestrians: Path) -> None:

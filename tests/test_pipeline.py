@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -202,3 +205,31 @@ def test_stopping_mid_clip_ends_the_decoding_thread(fixtures: Path, detector, em
         _run(fixtures / "videos" / "vtest_pedestrians_15s.mp4", detector, embedder,
              progress=progress)
     assert not [t for t in threading.enumerate() if t.name == "frame-feed"]
+
+
+def test_bench_ingest_prints_one_json_object(fixtures: Path) -> None:
+    from click.testing import CliRunner
+
+    from search_party.cli import cli
+
+    clip = fixtures / "videos" / "dog_puppy_indoor_4s_480p.mp4"
+    out = CliRunner().invoke(cli, ["bench", "ingest", str(clip), "--json", "--repeats", "1",
+                                   "--embedder", "imagenet"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert result["sightings"] >= 1 and result["clip_seconds"] == pytest.approx(4.0, abs=0.01)
+    assert result["realtime_factor"] > 0 and result["decode_ratio"] > 0
+    assert result["frames_detected"] <= result["frames_motion_checked"] <= result["frames_decoded"]
+
+
+def test_bench_ingest_refuses_a_file_that_is_not_a_clip(tmp_path: Path) -> None:
+    # A text file named .mp4, through the real console entry point: one line, exit 2.
+    path = tmp_path / "readme.mp4"
+    path.write_text("not a video\n")
+    done = subprocess.run([sys.executable, "-m", "search_party.cli", "bench", "ingest", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: readme.mp4 is not a video file FFmpeg can read; "
+        "send an MP4, MOV, MKV, WebM or AVI clip"]
+    assert "Traceback" not in done.stderr

@@ -116,15 +116,16 @@ def _table(r: dict) -> str:
               help="Ingest and decode-alone runs, alternated; medians are reported.")
 @click.option("--detector", "detector_name", type=click.Choice(DETECTORS), default=None,
               help="Detector (default: SEARCH_PARTY_DETECTOR or picodet_s_416).")
-@click.option("--embedder", "embedder_model", type=click.Choice(tuple(SOURCES)), default="trained",
-              show_default=True, help="Re-ID model; 'imagenet' is the frozen baseline (same speed).")
+@click.option("--embedder", "embedder_model", type=click.Choice(tuple(SOURCES)), default=None,
+              help="Re-ID model (default: SEARCH_PARTY_EMBEDDER or trained); 'imagenet' is the "
+                   "frozen baseline, the same network and speed.")
 def ingest(clip: Path, as_json: bool, repeats: int, detector_name: str | None,
-           embedder_model: str) -> None:
+           embedder_model: str | None) -> None:
     """Ingest speed for CLIP: clip-seconds per wall-second and the ratio to decoding alone."""
     options = IngestOptions()
     probe_clip(clip, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
     settings = load_settings()
     detector = PetDetector.load(detector_name or settings.detector)
-    embedder = Embedder.load(settings.cache_dir, model=embedder_model)
+    embedder = Embedder.load(settings.cache_dir, model=embedder_model or settings.embedder)
     result = run_bench(clip, detector, embedder, repeats, options)
     click.echo(json.dumps(result) if as_json else _table(result))

@@ -286,6 +286,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX camera_tokens_camera ON camera_tokens (camera_id);
     """),
+    # Who may write to a lost pet's owner through the relay (search_party.contact_preferences).
+    Migration(5, "lost report contact preference", """
+        CREATE TABLE report_contact (
+            lost_report_id INTEGER PRIMARY KEY REFERENCES lost_reports(id) ON DELETE CASCADE,
+            open_to TEXT NOT NULL CHECK (open_to IN ('anyone', 'matched'))
+        );
+    """),
 )
 
 

@@ -9,6 +9,12 @@ the extensions (web/extensions.py: CSRF, sign-in, rate limits), the request's da
     neighbour  /cameras, /clips, /requests, /activity               (camera owners)
     media      /media/...  images, each checked against the viewer
     api        /api/...    JSON for the same actions; session (+ X-CSRFToken) or upload token
+    owner      /reports    lost-pet wizard, search page (map, timeline), renew, found; /api/reports
+    found      /found      found pets, matched against lost reports; /api/found
+    relay      /messages, /contact/...   the contact relay and the inbox; /api/messages
+    flyer      /reports/<id>/flyer       printable flyer
+    shelter    /shelter    shelter sign-up, dashboard, bulk intakes; /api/shelter
+    admin      /admin      shelter approval; /api/admin
 
 A new area is a module with ``bp = Blueprint(...)`` added to BLUEPRINTS below, templates under
 web/templates/<area>/ extending base.html, and scripts as static files (the CSP forbids inline
@@ -26,7 +32,8 @@ from flask import Flask, Response
 from search_party.config import load_settings
 
 # Module names under web/ whose ``bp`` is registered, in order.  Areas built later append here.
-BLUEPRINTS = ["home", "accounts", "neighbour", "media", "api"]
+BLUEPRINTS = ["home", "accounts", "neighbour", "media", "api",
+              "owner", "found", "relay", "flyer", "shelter", "admin"]
 
 
 def _content_security_policy(tile_url: str | None) -> str:

@@ -142,6 +142,14 @@ def _check_length(name: str, seconds: float, limit: float) -> None:
         )
 
 
+def _declared_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float | None:
+    """The video track's length as its header states it (the container's, which may be the
+    longer audio track's, when the track states none)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return float(container.duration / av.time_base) if container.duration else None
+
+
 def _upright_rotation(degrees: float) -> int:
     return int(round(degrees / 90.0)) * 90 % 360
 
@@ -209,7 +217,7 @@ def probe_clip(
             )
         coded_w, coded_h = stream.codec_context.width, stream.codec_context.height
         _check_size(name, coded_w, coded_h, max_pixels)
-        declared = float(container.duration / av.time_base) if container.duration else None
+        declared = _declared_seconds(container, stream)
         if declared is not None:
             _check_length(name, declared, max_clip_seconds)  # refuse a 10-hour file before reading it
         created = _creation_time(container, stream)

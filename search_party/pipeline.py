@@ -150,7 +150,8 @@ def _sightings(tracks: list[Track], embedder: Embedder, start: datetime,
                timer: StageTimer) -> tuple[list[SightingDraft], int]:
     crops = [c.rgb for t in tracks for c in t.crops]
     with timer("embed"):
-        vectors = unit_rows(embedder.embed(crops)) if crops else np.zeros((0, embedder.dim), np.float32)
+        vectors = (unit_rows(embedder.embed(crops)) if crops
+                   else np.zeros((0, embedder.dim), np.float32))
     drafts, offset = [], 0
     with timer("thumbnail"):
         for track in tracks:

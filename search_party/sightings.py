@@ -67,11 +67,13 @@ class IngestOptions:
                     "crops_per_track", "min_track_hits", "motion_width")
         for name in positive:
             if getattr(self, name) <= 0:
-                raise UserError(f"ingest setting {name} must be positive, not {getattr(self, name)}")
+                raise UserError(f"ingest setting {name} must be positive, "
+                                f"not {getattr(self, name)}")
         if not 0 <= self.min_still_score <= 1:
             raise UserError(f"min_still_score is a score in [0, 1], not {self.min_still_score}")
         if not 0 <= self.motion_threshold < 1:
-            raise UserError(f"motion_threshold is a fraction in [0, 1), not {self.motion_threshold}")
+            raise UserError(f"motion_threshold is a fraction in [0, 1), "
+                            f"not {self.motion_threshold}")
         if self.track_max_age_seconds <= self.max_gap_seconds:
             # A still animal is only looked at every max_gap seconds; its track must outlive that.
             raise UserError(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 Box = tuple[float, float, float, float]
+DetectionTuple = tuple[str, float, Box]  # label, score, box
 
 # Crops narrower than this (geometric mean of width and height) lose detail the embedder needs.
 GOOD_CROP_SIDE = 96.0
@@ -120,15 +121,15 @@ def inside_fraction(inner: Box, outer: Box) -> float:
     return ix * iy / area if area > 0 else 1.0
 
 
-def drop_nested(detections: list[tuple[str, float, Box]],
-                nested: float = NESTED_FRACTION) -> list[tuple[str, float, Box]]:
+def drop_nested(detections: list[DetectionTuple],
+                nested: float = NESTED_FRACTION) -> list[DetectionTuple]:
     """Detections minus those lying mostly inside a larger one: a detector often adds a box for
     a dog's head or hindquarters, which NMS keeps (low IoU) and which would start a second track."""
-    def area(d: tuple[str, float, Box]) -> float:
+    def area(d: DetectionTuple) -> float:
         b = d[2]
         return (b[2] - b[0]) * (b[3] - b[1])
 
-    kept: list[tuple[str, float, Box]] = []
+    kept: list[DetectionTuple] = []
     for det in sorted(detections, key=area, reverse=True):
         if all(inside_fraction(det[2], k[2]) < nested for k in kept):
             kept.append(det)
@@ -182,7 +183,7 @@ class Tracker:
         self._ids = itertools.count(1)
 
     def update(self, seconds: float,
-               detections: list[tuple[str, float, Box]]) -> list[tuple[tuple[str, float, Box], Track]]:
+               detections: list[DetectionTuple]) -> list[tuple[DetectionTuple, Track]]:
         """Join this frame's detections to tracks (or start new ones); returns each detection
         kept (nested part-boxes are dropped) with its track."""
         detections = drop_nested(detections)

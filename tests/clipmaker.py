@@ -39,7 +39,7 @@ class DogWalk:
 
 
 def mpdd_crops(root: Path, identity: str, sequence: int | None = None) -> dict[str, np.ndarray]:
-    """Crops of one MPDD dog from ``labels.csv`` (path, identity, s), optionally one sequence only."""
+    """Crops of one MPDD dog per ``labels.csv`` (path, identity, s), optionally of one sequence."""
     with (root / "labels.csv").open(newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["identity"] == identity]
     return {r["path"]: load_rgb(root / r["path"]) for r in rows
@@ -105,7 +105,8 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], *, fps: float = 10,
         container.metadata.update(metadata or {})
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.pix_fmt = pix_fmt
-        stream.options = {**({"preset": "veryfast"} if codec == "libx264" else {}), **(options or {})}
+        defaults = {"preset": "veryfast"} if codec == "libx264" else {}
+        stream.options = {**defaults, **(options or {})}
         if times is not None:
             stream.codec_context.time_base = time_base
         for i, rgb in enumerate(frames):
@@ -154,7 +155,8 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description="Write the 720p composed outdoor bench clip.")
     parser.add_argument("out", type=Path)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data",
+    parser.add_argument("--data", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "data",
                         help="../shared/data (holds the camera-trap scene)")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--fps", type=float, default=30.0)

@@ -199,8 +199,8 @@ def test_refuses_audio_only_file(tmp_path: Path) -> None:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("aac", rate=16000)
         t = np.arange(16000) / 16000
-        frame = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
-                                           format="fltp", layout="mono")
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
         frame.sample_rate = 16000
         container.mux(stream.encode(frame))
         container.mux(stream.encode())
@@ -238,7 +238,8 @@ def test_damaged_frames_mid_clip_are_refused_or_skipped(tmp_path: Path, small_cl
     # error, which must be a ClipError, or conceals it and flags the frames corrupt.
     data = bytearray(small_clip.read_bytes())
     start = len(data) // 3
-    data[start:start + 600] = np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8).tobytes()
+    noise = np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8)
+    data[start:start + 600] = noise.tobytes()
     path = tmp_path / "bitrot.mp4"
     path.write_bytes(bytes(data))
     try:

@@ -28,7 +28,7 @@ STAGES = ("probe", "decode", "motion", "convert", "detect", "track", "redact", "
 
 
 def decode_alone(path: Path) -> float:
-    """Wall seconds to decode every frame of the clip with PyAV, FFmpeg threads on, no conversion."""
+    """Wall seconds to decode every frame of the clip with PyAV (FFmpeg threads on), no more."""
     start = time.perf_counter()
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -49,7 +49,8 @@ def _warm_up(info: ClipInfo, detector: PetDetector, embedder: Embedder) -> None:
 
 def run_bench(path: Path, detector: PetDetector, embedder: Embedder, repeats: int,
               options: IngestOptions) -> dict:
-    info = probe_clip(path, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
+    info = probe_clip(path, max_clip_seconds=options.max_clip_seconds,
+                      max_pixels=options.max_pixels)
     _warm_up(info, detector, embedder)
     floors, runs = [], []
     for _ in range(repeats):
@@ -95,7 +96,8 @@ def _table(r: dict) -> str:
         ("clip seconds", f"{r['clip_seconds']:.2f}"),
         ("wall seconds", f"{r['wall_seconds']:.2f} (median of {r['repeats']})"),
         ("clip-s per wall-s", f"{r['realtime_factor']:.1f}"),
-        ("decode alone (s)", f"{r['decode_alone_seconds']:.2f} (PyAV, every frame, FFmpeg threads)"),
+        ("decode alone (s)",
+         f"{r['decode_alone_seconds']:.2f} (PyAV, every frame, FFmpeg threads)"),
         ("decode ratio", f"{r['decode_ratio']:.2f} (wall / decode alone)"),
         ("frames", f"decoded {r['frames_decoded']}, motion-checked {r['frames_motion_checked']}, "
                    f"detected {r['frames_detected']}; crops embedded {r['crops_embedded']}"),

@@ -109,7 +109,8 @@ def _container_name(container: av.container.InputContainer) -> str | None:
     return None
 
 
-def _creation_time(container: av.container.InputContainer, stream: av.VideoStream) -> datetime | None:
+def _creation_time(container: av.container.InputContainer,
+                   stream: av.VideoStream) -> datetime | None:
     text = container.metadata.get("creation_time") or stream.metadata.get("creation_time")
     if not text:
         return None
@@ -117,7 +118,9 @@ def _creation_time(container: av.container.InputContainer, stream: av.VideoStrea
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    when = when.astimezone(timezone.utc)
     # Muxers that were never told a date write 1904 or 1970: that is "unknown", not a time.
     return when if when.year >= 2000 else None
 
@@ -142,7 +145,8 @@ def _check_length(name: str, seconds: float, limit: float) -> None:
         )
 
 
-def _declared_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float | None:
+def _declared_seconds(container: av.container.InputContainer,
+                      stream: av.VideoStream) -> float | None:
     """The video track's length as its header states it (the container's, which may be the
     longer audio track's, when the track states none)."""
     if stream.duration and stream.time_base:
@@ -190,7 +194,7 @@ def probe_clip(
     max_clip_seconds: float = DEFAULT_MAX_CLIP_SECONDS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> ClipInfo:
-    """Validate a clip before any work is done on it; raise ClipError with the reason if unusable."""
+    """Validate a clip before any work is done on it; raise ClipError saying why if unusable."""
     path = Path(path)
     name = path.name
     with _open(path) as container:
@@ -219,14 +223,15 @@ def probe_clip(
         _check_size(name, coded_w, coded_h, max_pixels)
         declared = _declared_seconds(container, stream)
         if declared is not None:
-            _check_length(name, declared, max_clip_seconds)  # refuse a 10-hour file before reading it
+            _check_length(name, declared, max_clip_seconds)  # refuse a 10-hour file unread
         created = _creation_time(container, stream)
         rate = stream.average_rate or stream.guessed_rate
         frame_count, span, rotation = _scan_packets(name, stream, container)
     if frame_count == 0:
         raise ClipError(f"{name} contains no video frames; send the clip again")
     if rotation is None:
-        raise ClipError(f"{name}: none of its {frame_count} frames could be decoded; send the clip again")
+        raise ClipError(f"{name}: none of its {frame_count} frames could be decoded; "
+                        "send the clip again")
     if declared is not None and span < declared - max(_TRUNCATION_SLACK_SECONDS, 0.1 * declared):
         raise ClipError(
             f"{name} is truncated: its frames stop at {span:.1f} s of the {declared:.1f} s it "

@@ -8,4 +8,5 @@ run: setup
 	.venv/bin/search-party serve
 
 test: setup
+	bash scripts/browser.sh
 	.venv/bin/python -m pytest

@@ -20,11 +20,11 @@
       L.tileLayer(el.dataset.tileUrl, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
     }
     var seen = data.last_seen;
-    var circle = L.circle([seen.lat, seen.lon], { radius: seen.radius_m, color: "#1d4f91", weight: 2,
-                                                  fillOpacity: 0.05 }).addTo(map);
+    L.circle([seen.lat, seen.lon], { radius: seen.radius_m, color: "#1d4f91", weight: 2,
+                                             fillOpacity: 0.05 }).addTo(map);
     L.marker([seen.lat, seen.lon], { keyboard: false, title: "Last seen" }).addTo(map)
       .bindTooltip("Last seen", { permanent: true, direction: "top", offset: [0, -30] });
-    var bounds = circle.getBounds();
+    var bounds = L.latLng(seen.lat, seen.lon).toBounds(seen.radius_m * 2);
     var path = [[seen.lat, seen.lon]];
     data.sightings.forEach(function (s) {
       var shape = L.polygon(s.area.boundary, { color: "#a11d1d", weight: 2, fillOpacity: 0.25 }).addTo(map);
@@ -35,7 +35,7 @@
     if (path.length > 1) {
       L.polyline(path, { color: "#7a4d00", weight: 3, dashArray: "6 6" }).addTo(map);
     }
-    map.fitBounds(bounds, { padding: [20, 20] });
+    map.fitBounds(bounds, { padding: [20, 20], animate: false });
     el.dataset.ready = String(data.sightings.length);
   };
   xhr.send();

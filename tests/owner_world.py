@@ -12,7 +12,6 @@ with the owner's photo under the ImageNet embedder, above the 0.65 threshold) or
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +37,23 @@ OTHER_DOG_PHOTO = MPDD / "096" / "train__96_c1s3_4.jpg"
 PERSON_PHOTO = FIXTURES / "images" / "astronaut.png"  # a person, no animal
 LAST_SEEN = (51.5007, -0.1246)
 CAMERA = (51.5020, -0.1230)  # about 190 m from the last-seen point
+
+
+def account(app: Flask, email: str, *, role: str = "resident", display_name: str = "") -> FlaskClient:
+    """A client signed in as a new account.  The account has no password and the session is set
+    the way Flask-Login sets it at sign-in: the real sign-in (an Argon2 hash and check, about a
+    second per account) is tested in test_web_accounts, and these tests need many accounts."""
+    with db_of(app) as db:
+        user = users.create_user(db, email, None, role=role, display_name=display_name)
+    return client_for(app, user.id)
+
+
+def client_for(app: Flask, user_id: int) -> FlaskClient:
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["_fresh"] = True
+    return client
 
 
 def local_minutes_ago(minutes: int) -> str:
@@ -91,11 +107,11 @@ class OwnerWorld:
     match_id: int
 
 
-def build_owner_world(app: Flask, signed_in: Callable[[str], FlaskClient], *, share: bool = True) -> OwnerWorld:
+def build_owner_world(app: Flask, *, share: bool = True) -> OwnerWorld:
     """The owner's report found the neighbour's sighting and asked; ``share``: the neighbour said yes."""
-    neighbour = signed_in("neighbour@example.org")
-    owner = signed_in("owner@example.org")
-    stranger = signed_in("stranger@example.org")
+    neighbour = account(app, "neighbour@example.org", display_name="Sam")
+    owner = account(app, "owner@example.org")
+    stranger = account(app, "stranger@example.org")
     neighbour_id, camera_id = camera_sighting(app, "neighbour@example.org")
     report_id = report_id_of(report_lost(owner))
     with db_of(app) as db:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from owner_world import (CAMERA, LAST_SEEN, OWNER_PHOTO, PERSON_PHOTO, build_owner_world,
+from owner_world import (CAMERA, LAST_SEEN, OWNER_PHOTO, PERSON_PHOTO, account, build_owner_world,
                          camera_sighting, local_minutes_ago, report_id_of, report_lost)
 from search_party import cameras, consent, contact_preferences, reports
 from search_party.db import utcnow
@@ -29,12 +29,12 @@ def _numbers(value):
 
 
 @pytest.fixture
-def world(app, signed_in):
-    return build_owner_world(app, signed_in)
+def world(app):
+    return build_owner_world(app)
 
 
-def test_photo_check_answers_at_once(app, signed_in):
-    client = signed_in("owner@example.org")
+def test_photo_check_answers_at_once(app):
+    client = account(app, "owner@example.org")
 
     def check(path, species="dog"):
         with path.open("rb") as fh:
@@ -58,8 +58,8 @@ def test_photo_check_answers_at_once(app, signed_in):
     assert anonymous.status_code in (400, 401)  # no session: refused before any model runs
 
 
-def test_wizard_refuses_a_photo_without_a_dog_and_stores_nothing(app, signed_in):
-    client = signed_in("owner@example.org")
+def test_wizard_refuses_a_photo_without_a_dog_and_stores_nothing(app):
+    client = account(app, "owner@example.org")
     refused = report_lost(client, photo=PERSON_PHOTO)  # tried: only a photo of a person
     assert refused.status_code == 400
     assert "no dog found in photo 1" in refused.get_data(as_text=True)
@@ -137,8 +137,8 @@ def test_marking_found_ends_the_search_and_deletes_its_data(world, app):
         assert consent.requests_for_owner(db, world.neighbour_id, states=("shared",)) == []
 
 
-def test_api_report_is_created_once_per_submission(app, signed_in):
-    client = signed_in("owner@example.org")
+def test_api_report_is_created_once_per_submission(app):
+    client = account(app, "owner@example.org")
 
     def send():
         with OWNER_PHOTO.open("rb") as fh:
@@ -206,9 +206,9 @@ def test_forms_and_api_need_the_csrf_token_and_refuse_upload_tokens(world, app):
         assert contact_preferences.open_to(db, rid) == "anyone"
 
 
-def test_an_opted_out_camera_is_not_in_range_and_never_asked(app, signed_in):
-    owner = signed_in("owner@example.org")
-    signed_in("neighbour@example.org")
+def test_an_opted_out_camera_is_not_in_range_and_never_asked(app):
+    owner = account(app, "owner@example.org")
+    account(app, "neighbour@example.org")
     neighbour_id, camera_id = camera_sighting(app, "neighbour@example.org")
     with db_of(app) as db:
         cameras.opt_out(db, camera_id, neighbour_id, app.config["SETTINGS"].index_path)

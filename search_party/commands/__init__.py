@@ -1,6 +1,8 @@
 """Subcommands of `search-party`, one module per area."""
 
 from search_party.commands.agent import agent
+from search_party.commands.audit import audit
+from search_party.commands.backup import backup, restore
 from search_party.commands.bench import bench
 from search_party.commands.bench_ingest import ingest as bench_ingest
 from search_party.commands.detect import detect
@@ -12,7 +14,8 @@ from search_party.commands.search_tools import bench_search, eval_search
 from search_party.commands.setup import setup
 
 COMMANDS = [setup, models, detect, bench, camera, ingest, clips, worker, eval_group, train_command, agent,
-            user, report, consent_group, inbox, activity_log, retention_group]
+            user, report, consent_group, inbox, activity_log, retention_group, audit,
+            backup, restore]
 
 bench.add_command(bench_ingest)
 bench.add_command(bench_search)

@@ -1,0 +1,100 @@
+"""The privacy audit (search_party.privacy_audit) on real person photos and footage, through the
+real report wizard and the real ingest, with the real detectors and embedder (invariant 1).
+
+To stay within the suite's time, the audit here runs every image of ../shared/data/persons, the
+fixture's images, the 15 s pedestrian CCTV clip and the 4 s puppy clip (the one real clip with a
+dog, so a real stored sighting is checked too), and two of the dog-among-people composites; the
+full audit over every image and video is `search-party audit privacy`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from domain_world import settings_for
+from embeddings.detector import PetDetector
+from embeddings.images import load_rgb
+from embeddings.redact import blur_regions
+from search_party.privacy_audit import audit_sources, blurred_mask, run_audit, summary_lines
+
+CLIPS = ("vtest_pedestrians_15s.mp4", "dog_puppy_indoor_4s_480p.mp4")
+COMPOSITES = ("lady.jpg", "group_2.jpg")
+
+
+@pytest.fixture(scope="module")
+def audit(shared_data, tmp_path_factory):
+    work = tmp_path_factory.mktemp("audit")
+    sources = [s for s in audit_sources(shared_data)
+               if (s.kind == "image" and (s.dog is None or s.path.name in COMPOSITES))
+               or (s.kind == "video" and s.path.name in CLIPS)]
+    assert {s.path.name for s in sources if s.kind == "video"} == set(CLIPS)
+    return run_audit(sources, settings_for(work / "settings"), work_dir=work)
+
+
+def test_the_counts_go_in_the_test_output(audit, capsys):
+    with capsys.disabled():
+        print("\n" + "\n".join(summary_lines(audit)[:13]))
+    assert audit.passed
+
+
+def test_every_person_only_photo_is_refused_as_a_dog_and_as_a_cat(audit):
+    person_only = [i for i in audit.images if i.person_only]
+    assert len(person_only) == audit.person_images == 7  # everything in ../shared/data/persons
+    assert audit.person_images_refused == 7
+    for outcome in person_only:
+        assert "no dog found in photo 1" in outcome.reason and "no cat found in photo 1" in outcome.reason
+
+
+def test_no_person_vector_is_stored_and_every_stored_vector_was_checked(audit):
+    assert audit.sightings_from_person_only_sources == 0
+    assert audit.person_vectors() == 0 and audit.pets_that_are_persons() == 0
+    assert audit.unverified_vectors == 0
+    kinds = {(v.kind, v.source.rsplit("/", 1)[-1]) for v in audit.vectors if not v.composite}
+    # The real dog clip's sighting was found again on its frame, and the accepted photos too.
+    assert ("sighting", "dog_puppy_indoor_4s_480p.mp4") in kinds
+    assert ("report photo", "zamba_dog_porch.jpg") in kinds
+
+
+def test_a_dog_among_people_is_kept_and_the_people_around_it_are_blurred(audit):
+    composites = [i for i in audit.images if i.composite]
+    assert len(composites) == 2 and not any(i.refused for i in composites)
+    checked = [v for v in audit.vectors if v.composite]
+    assert {v.kind for v in checked} == {"sighting", "report photo"}
+    assert all(v.redaction.person_pixels > 0 for v in checked)
+    assert audit.stored_redaction.share >= 0.95
+    assert audit.visible_persons == 0
+
+
+def test_no_stored_image_keeps_metadata(audit):
+    assert audit.stored_images >= 6
+    assert audit.stored_images_with_metadata == 0
+
+
+def test_redaction_covers_the_person_pixels_of_the_person_data(audit):
+    assert audit.person_data_redaction.person_pixels > 500_000
+    assert audit.person_data_redaction.share >= 0.95
+
+
+def test_the_blurred_mask_is_exactly_what_blur_regions_changes(fixtures):
+    """The audit's measuring instrument, checked on a real photo: every pixel the redaction
+    changes is inside the mask, and pixels outside it are untouched."""
+    rgb = load_rgb(fixtures / "images" / "astronaut.png")
+    boxes = PetDetector.load("picodet_s_416").person_boxes(rgb)
+    assert boxes
+    mask = blurred_mask(rgb.shape[:2], boxes)
+    changed = np.any(blur_regions(rgb, boxes) != rgb, axis=2)
+    assert not (changed & ~mask).any()
+    assert changed[mask].mean() > 0.9  # nearly every masked pixel of a real face and suit changes
+    assert not blurred_mask(rgb.shape[:2], []).any()
+
+
+def test_the_command_refuses_a_folder_without_persons_in_one_line(tmp_path):
+    """Tried: a data folder with no persons/ in it."""
+    result = subprocess.run([sys.executable, "-m", "search_party.cli", "audit", "privacy", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "has no persons/ folder" in result.stderr

@@ -77,11 +77,12 @@ def report_id_of(response: TestResponse) -> int:
     return int(match.group(1))
 
 
-def post_found(client: FlaskClient, photo: Path = FINDER_PHOTO) -> TestResponse:
+def post_found(client: FlaskClient, photo: Path = FINDER_PHOTO, submission_key: str = "") -> TestResponse:
+    """A found dog posted through the API, 500 m from the last-seen point, half an hour ago."""
     with photo.open("rb") as fh:
         return api(client, "POST", "/api/found", content_type="multipart/form-data", data={
             "photos": (fh, photo.name), "species": "dog", "lat": "51.5030", "lon": "-0.1200",
-            "found_at": (utcnow() - timedelta(minutes=30)).isoformat()})
+            "found_at": (utcnow() - timedelta(minutes=30)).isoformat(), "submission_key": submission_key})
 
 
 def camera_sighting(app: Flask, email: str, point: tuple[float, float] = CAMERA,

@@ -43,6 +43,7 @@ from embeddings.reid_data import LabelledImage
 from search_party import geofence, matching, scoring, storage
 from search_party.db import open_db
 from search_party.geofence import Point
+from search_party.index_kinds import new_index
 from search_party.query_photos import MAX_PHOTOS, QueryPhotos
 from search_party.sightings import ClipResult, IngestStats, SightingDraft, aggregate, thumbnail_jpeg
 from search_party.vector_index import VectorIndex
@@ -231,9 +232,20 @@ def _stats() -> IngestStats:
                        codec="simulated")
 
 
+def _open_index(db, path: Path, data: EmbeddedFolder, clips: list[_Clip], kind: str) -> VectorIndex:
+    """The production index (``VectorIndex.open``), or an empty one of another kind, trained on
+    the sightings to come (sq8 learns each dimension's range), that sync then fills."""
+    dim = data.vectors.shape[1]
+    if kind == "flat":
+        return VectorIndex.open(db, path, data.model_version, dim)
+    sample = np.stack([d.vector for clip in clips for d in clip.drafts])
+    return VectorIndex(path, data.model_version, dim, new_index(kind, dim, sample), np.zeros(0, np.int64))
+
+
 def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
-             threshold: float | None = None) -> SearchEvalResult:
-    """Run time forward through the neighbourhood in a real store under ``workdir``."""
+             threshold: float | None = None, index_kind: str = "flat") -> SearchEvalResult:
+    """Run time forward through the neighbourhood in a real store under ``workdir``; the index is
+    ``index_kind`` (``index_kinds``), flat being what ``vector_index`` builds at this size."""
     threshold = scoring.threshold_for(data.model_version) if threshold is None else threshold
     db = open_db(workdir / "search_eval.db")
     owner = storage.add_user(db, "neighbours@example.org")
@@ -243,11 +255,11 @@ def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
             "retention_days, created) VALUES (?, '', ?, ?, 1, '2025-01-01T00:00:00.000000Z', 0, 30, "
             "'2025-01-01T00:00:00.000000Z')", [(owner.id, c.lat, c.lon) for c in hood.cameras])
     camera_ids = [r[0] for r in db.execute("SELECT id FROM cameras ORDER BY id")]
-    index = VectorIndex.open(db, workdir / "sightings.faiss", data.model_version, data.vectors.shape[1])
+    clips = _clips(hood, data)
+    index = _open_index(db, workdir / "sightings.faiss", data, clips, index_kind)
 
     fences = [matching.Fence(w.last_seen, SEARCH_RADIUS_M, w.lost_at) for w in hood.walks]
     reports = sorted(range(len(hood.walks)), key=lambda d: hood.walks[d].lost_at)
-    clips = _clips(hood, data)
     requests: dict[int, list[_Request]] = defaultdict(list)
     true_ids: dict[int, set[int]] = defaultdict(set)  # dog -> its sighting ids inside its fence
     all_true = in_fence = 0
@@ -313,11 +325,12 @@ def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
         in_fence_share=in_fence / max(all_true, 1), scores=scores)
 
 
-def evaluate(data: EmbeddedFolder, seed: int = 0, threshold: float | None = None) -> SearchEvalResult:
+def evaluate(data: EmbeddedFolder, seed: int = 0, threshold: float | None = None,
+             index_kind: str = "flat") -> SearchEvalResult:
     """Plan a neighbourhood from the embedded folder and simulate it in a temporary store."""
     hood = plan_neighbourhood(data.items, seed)
     with tempfile.TemporaryDirectory(prefix="search-eval-") as tmp:
-        return simulate(hood, data, Path(tmp), threshold)
+        return simulate(hood, data, Path(tmp), threshold, index_kind)
 
 
 def _mean(runs: list[SearchEvalResult]) -> SearchEvalResult:

@@ -15,6 +15,7 @@ from embeddings.reid_data import read_folder
 from search_party import geofence, matching, scoring, search_bench
 from search_party.cli import cli
 from search_party.db import from_db_time
+from search_party.index_kinds import INDEX_KINDS
 from sighting_drafts import MPDD, embedder
 
 N = 2_000
@@ -22,16 +23,24 @@ N = 2_000
 
 @lru_cache(maxsize=1)
 def real_vectors() -> tuple[np.ndarray, np.ndarray, bytes]:
+    """The fixture dogs' real crop vectors, their identities and one small real thumbnail."""
     items = read_folder(MPDD)
     crops = [load_rgb(it.path) for it in items]
     return (embedder().embed(crops), np.array([it.identity for it in items]),
             search_bench.small_jpeg(crops[0]))
 
 
-@pytest.fixture(scope="module", params=search_bench.INDEX_KINDS)
+def city_part():
+    base, identities, _ = real_vectors()
+    searched = search_bench.held_out(identities)
+    assert 0 < searched.sum() < len(identities) and len(np.unique(identities[searched])) == 1
+    return base[~searched], base[searched], identities[searched]
+
+
+@pytest.fixture(scope="module", params=INDEX_KINDS)
 def city(request, tmp_path_factory):
-    base, _, thumb = real_vectors()
-    store = search_bench.build_store(tmp_path_factory.mktemp("bench"), N, base, embedder().version,
+    _, _, thumb = real_vectors()
+    store = search_bench.build_store(tmp_path_factory.mktemp("bench"), N, city_part()[0], embedder().version,
                                      thumb, index_kind=request.param)
     yield store
     store.db.close()
@@ -50,16 +59,16 @@ def test_the_city_has_the_stated_density_and_real_derived_vectors(city):
     times = [from_db_time(t) for (t,) in db.execute("SELECT first_time FROM sightings")]
     assert min(times) >= search_bench.NOW - np.timedelta64(shape.retention_days, "D").item()
     assert max(times) <= search_bench.NOW
-    base, _, _ = real_vectors()
+    city_base, query_base, _ = city_part()
     sample = [np.frombuffer(b, "<f4") for (b,) in db.execute("SELECT vector FROM sightings LIMIT 200")]
-    nearest = (np.stack(sample) @ base.T).max(axis=1)
+    nearest = (np.stack(sample) @ city_base.T).max(axis=1)
     assert nearest.min() > 0.7  # each is mostly one real dog's crop
     assert np.linalg.norm(np.stack(sample), axis=1) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_the_geofenced_search_finds_every_match_the_naive_one_finds(city):
-    base, identities, _ = real_vectors()
-    searches = search_bench.plan_searches(base, identities, embedder().version, city, 15)
+    _, query_base, identities = city_part()
+    searches = search_bench.plan_searches(query_base, identities, embedder().version, city, 15)
     threshold = scoring.threshold_for(embedder().version)
     for s in searches:
         result = matching.find_candidates(city.db, city.index, s.query, s.fence)

@@ -12,11 +12,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from embeddings.reid_data import read_folder
 from search_party import geofence, search_eval
 from search_party.cli import cli
+from search_party.index_kinds import INDEX_KINDS
 from sighting_drafts import MPDD, embedder
 
 
@@ -48,8 +50,9 @@ def test_each_dog_walks_from_where_it_was_lost_and_its_owner_keeps_one_sequence_
     assert search_eval.plan_neighbourhood(data.items, seed=1) != hood
 
 
-def test_the_fixture_dogs_are_found_in_their_neighbourhood():
-    result = search_eval.evaluate(fixture_dogs(), seed=0)
+@pytest.mark.parametrize("index_kind", INDEX_KINDS)
+def test_the_fixture_dogs_are_found_in_their_neighbourhood(index_kind):
+    result = search_eval.evaluate(fixture_dogs(), seed=0, index_kind=index_kind)
     assert result.searches == 8 and result.sightings > 30
     assert 0 <= result.hit1 <= result.hit5 <= 1
     assert result.hit5 >= 0.75 and result.recall >= 0.75

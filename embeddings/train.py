@@ -57,6 +57,8 @@ class Recipe:
     color: float = 0.25
     lowres: float = 0.25  # share of images shrunk to 24-96 px and blown up again (far-away dogs)
     erase: float = 0.5
+    freeze_bn: bool = True  # keep the ImageNet BN statistics (batches come from one data set)
+    train_from_block: int = 0  # the stem and blocks before this one stay frozen
     seed: int = 0
 
 
@@ -260,6 +262,9 @@ def train(data_dirs: list[Path], out_dir: Path, recipe: Recipe, device: str = "c
 
     net = backbone.build_trainable(recipe.pooling, recipe.neck, init).to(dev)
     net = net.to(memory_format=torch.channels_last)
+    frozen = [net.trunk._conv_stem, net.trunk._bn0, *net.trunk._blocks[:recipe.train_from_block]]
+    for module in frozen if recipe.train_from_block > 0 else []:
+        module.requires_grad_(False)
     head = _classifier(recipe.classifier, len(keys))
     params = list(net.parameters()) + (list(head.to(dev).parameters()) if head else [])
     decay = [p for p in params if p.requires_grad and p.ndim > 1]
@@ -288,6 +293,10 @@ def train(data_dirs: list[Path], out_dir: Path, recipe: Recipe, device: str = "c
     use_amp = dev.type == "cuda"
     while epoch < epochs:
         net.train()
+        if recipe.freeze_bn:
+            for module in net.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         for _ in range(steps_per_epoch):
             lr_scale = ((step + 1) / warmup if step < warmup else
                         0.5 * (1 + math.cos(math.pi * (step - warmup) /
@@ -328,6 +337,58 @@ def train(data_dirs: list[Path], out_dir: Path, recipe: Recipe, device: str = "c
     backbone.save_weights(net.cpu(), out_dir / WEIGHTS_NAME, meta)
     log(f"wrote {out_dir / WEIGHTS_NAME} after {meta['seconds']} s")
     return meta
+
+
+# The committed weights are a uniform "model soup" (Wortsman et al. 2022): the average of these
+# fine-tunes, all started from the same ImageNet weights.  Each differs from Recipe() as shown;
+# the epochs are those the GPU time budget allowed when the committed weights were trained.
+_FROZEN_B8 = {"freeze_bn": True, "train_from_block": 8}
+_LIGHT_AUG = {"erase": 0.0, "lowres": 0.0, "rotate_deg": 0.0}
+_TRIPLET_ONLY = {"classifier": "none", "neck": False}
+SOUP: dict[str, dict] = {
+    "triplet_b8_e14": {**_FROZEN_B8, **_LIGHT_AUG, **_TRIPLET_ONLY, "epochs": 14},
+    "triplet_b8_e17": {**_FROZEN_B8, **_LIGHT_AUG, **_TRIPLET_ONLY, "epochs": 17},
+    "cosface_b8_e10": {**_FROZEN_B8, "epochs": 10},
+    "cosface_b8_e19": {**_FROZEN_B8, "epochs": 19},
+    "cosface_full_e27": {"freeze_bn": False, "epochs": 27},
+    "cosface_equal_e27": {"freeze_bn": False, "domain_power": 0.0, "epochs": 27},
+    "cosface_k8_e27": {"freeze_bn": False, "ids_per_batch": 16, "images_per_id": 8, "epochs": 27},
+}
+
+
+def average_weights(paths: list[Path], out: Path) -> None:
+    """Uniform soup: the mean of the members' trunk weights, average-pooled, without a neck
+    (members may differ in pooling or neck; the trunks share one architecture)."""
+    soup = backbone.ReidNet()
+    target = soup.state_dict()
+    total = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in target.items()}
+    metas = []
+    for path in paths:
+        member = backbone.load_weights(path)
+        metas.append({"name": path.parent.name, **torch.load(path, weights_only=True)["meta"]})
+        state = member.state_dict()
+        for k in total:
+            total[k] += state[k].double()
+    count = len(paths)
+    soup.load_state_dict({k: (v / count).to(target[k].dtype) for k, v in total.items()})
+    backbone.save_weights(soup, out, {"soup": metas})
+
+
+def train_soup(data_dirs: list[Path], out_dir: Path, members: list[str], device: str,
+               log: Callable[[str], None] = print) -> Path:
+    """Train each named SOUP member into ``out_dir/members/<name>`` and average them into
+    ``out_dir/reid_lite0.pt`` (with the validation identity lists beside it)."""
+    paths = []
+    for name in members:
+        member_dir = out_dir / "members" / name
+        log(f"== {name}: {SOUP[name]}")
+        train(data_dirs, member_dir, Recipe(**SOUP[name]), device, log=log)
+        paths.append(member_dir / WEIGHTS_NAME)
+    for ids_file in (out_dir / "members" / members[0]).glob("val_ids_*.txt"):
+        (out_dir / ids_file.name).write_text(ids_file.read_text())
+    average_weights(paths, out_dir / WEIGHTS_NAME)
+    log(f"wrote the average of {len(paths)} fine-tunes to {out_dir / WEIGHTS_NAME}")
+    return out_dir / WEIGHTS_NAME
 
 
 def recipe_from_args(values: dict) -> Recipe:

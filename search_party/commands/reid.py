@@ -68,18 +68,26 @@ def eval_reid(directory: Path, as_json: bool, ids_file: Path | None, rerank: str
 
 @click.command(name="train")
 @click.argument("data_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("embeddings/weights"),
-              show_default=True, help="Where the weights and val_ids_<folder>.txt files go.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where reid_lite0.pt and val_ids_<folder>.txt go "
+                   "(default: $SEARCH_PARTY_DATA_DIR/reid_training).")
 @click.option("--device", default=None, help="cuda or cpu (default: cuda when present).")
-@click.option("--epochs", type=int, default=None, help="Epochs (default: the recipe's).")
-@click.option("--time-budget", type=float, default=None,
-              help="Seconds: run only the whole epochs that fit (the count is recorded).")
+@click.option("--member", "members", multiple=True,
+              help="Train only this member of the committed soup (repeatable; default: all).")
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
-              help="Override a recipe field, e.g. --set classifier=softmax (see embeddings/train.py).")
-def train_command(data_dirs: tuple[Path, ...], out: Path, device: str | None, epochs: int | None,
-                  time_budget: float | None, overrides: tuple[str, ...]) -> None:
-    """Fine-tune the re-ID embedder on identity folders (e.g. ../shared/data/reid/mpdd and
-    ../shared/data/reid/dogfacenet), split 70/30 by identity; needs the [train] extra."""
+              help="Train one recipe instead of the soup: Recipe() with these fields changed, "
+                   "e.g. --set classifier=softmax --set epochs=30 (see embeddings/train.py).")
+@click.option("--time-budget", type=float, default=None,
+              help="With --set: seconds; run only the whole epochs that fit (the count is recorded).")
+def train_command(data_dirs: tuple[Path, ...], out: Path | None, device: str | None,
+                  members: tuple[str, ...], overrides: tuple[str, ...],
+                  time_budget: float | None) -> None:
+    """Fine-tune the re-ID embedder on identity folders, split 70/30 by identity.
+
+    Without --set it reproduces the committed weights: every fine-tune of the soup, then their
+    average.  Example: search-party train ../shared/data/reid/mpdd ../shared/data/reid/dogfacenet
+    Needs the [train] extra; a GPU makes it minutes instead of hours.
+    """
     for d in data_dirs:
         if not d.is_dir():
             raise UserError(f"{d} is not a folder of <identity>/<image> files")
@@ -89,13 +97,23 @@ def train_command(data_dirs: tuple[Path, ...], out: Path, device: str | None, ep
         from embeddings import train as trainer
     except ImportError as exc:
         raise UserError(f"training needs torch ({exc.name} is missing): pip install -e '.[train]'")
+    out = out or load_settings().data_dir / "reid_training"
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    unknown = sorted(set(members) - set(trainer.SOUP))
+    if unknown:
+        raise UserError(f"--member {unknown[0]}: not a soup member; choose from {', '.join(trainer.SOUP)}")
+    if not overrides:
+        trainer.train_soup(list(data_dirs), out, list(members or trainer.SOUP), device, log=click.echo)
+        return
     fields = {f.name: f.type for f in trainer.fields(trainer.Recipe)}
-    values: dict[str, object] = {"epochs": epochs}
+    values: dict[str, object] = {}
     for item in overrides:
         name, _, value = item.partition("=")
         if name not in fields or not value:
             raise UserError(f"--set {item}: expected NAME=VALUE with NAME one of {', '.join(fields)}")
-        values[name] = trainer.parse_field(fields[name], value)
-    recipe = trainer.recipe_from_args(values)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    trainer.train(list(data_dirs), out, recipe, device, time_budget, log=click.echo)
+        try:
+            values[name] = trainer.parse_field(fields[name], value)
+        except ValueError:
+            raise UserError(f"--set {item}: {value!r} is not a valid {fields[name]}") from None
+    trainer.train(list(data_dirs), out, trainer.recipe_from_args(values), device, time_budget,
+                  log=click.echo)

@@ -1,6 +1,9 @@
 """What a pet owner's search page says is happening, in numbers the owner may know.
 
-- cameras in range: opted-in, unpaused cameras inside the search's fence (a count, never where);
+- cameras in range: opted-in, unpaused cameras whose *public area* (coarse_location's cell)
+  has its centre within the search's radius.  Counted by cell, not by the exact point the
+  geofence itself uses, so however small a search is drawn, the count tells nothing finer than
+  a camera's cell (a small search moved across a cell would otherwise find where it stands);
 - sightings checked: the stored sightings the search may score (inside the fence, after the
   last-seen time, the same species and model), i.e. what it has compared the photos with;
 - requests sent, shared, found matches: ``consent.progress`` (a decline looks like a silence).
@@ -16,7 +19,9 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from search_party import consent, matching
+from search_party.coarse_location import coarse_area
 from search_party.db import utcnow
+from search_party.geofence import MAX_RADIUS_M, Point, bbox_where, bounding_box, distance_m
 from search_party.reports import LostReport, get_lost_report
 
 
@@ -35,6 +40,17 @@ class SearchStatus:
         return self.expires_in is not None and self.expires_in < timedelta(hours=12)
 
 
+CELL_REACH_M = 250.0  # no point of a coarse cell lies farther than this from its centre
+
+
+def cameras_in_range(db: Database, center: Point, radius_m: float) -> int:
+    """Opted-in, unpaused cameras whose coarse area's centre is within ``radius_m`` of ``center``."""
+    box = bounding_box(center, min(radius_m + CELL_REACH_M, MAX_RADIUS_M))
+    rows = db.execute("SELECT lat, lon FROM cameras WHERE opted_in = 1 AND paused = 0 AND "
+                      + bbox_where("lat", "lon"), box.sql_params()).fetchall()
+    return sum(1 for lat, lon in rows if distance_m(center, coarse_area(lat, lon).center) <= radius_m)
+
+
 def _query_model_versions(db: Database, report_id: int) -> list[str]:
     return [r[0] for r in db.execute(
         "SELECT DISTINCT q.model_version FROM query_vectors q JOIN report_photos p ON p.id = q.photo_id "
@@ -51,7 +67,7 @@ def search_status(db: Database, report_id: int, viewer_id: int, now: datetime | 
                if versions else None)
     now = now or utcnow()
     return SearchStatus(
-        report=report, cameras_in_range=len(matching.fenced_cameras(db, fence)),
+        report=report, cameras_in_range=cameras_in_range(db, report.last_seen_point, report.radius_m),
         sightings_checked=checked, requests_sent=progress.requests_sent, shared=progress.shared,
         found_matches=progress.found_matches,
         expires_in=max(report.expires - now, timedelta(0)) if report.status == "active" else None)

@@ -9,8 +9,11 @@ import pytest
 
 from owner_world import (CAMERA, LAST_SEEN, OWNER_PHOTO, PERSON_PHOTO, account, build_owner_world,
                          camera_sighting, client_for, local_minutes_ago, report_id_of, report_lost)
-from search_party import cameras, consent, contact_preferences, reports
-from search_party.db import utcnow
+from search_party import cameras, consent, contact_preferences, reports, users
+from search_party.coarse_location import area_of_cell, coarse_cell
+from search_party.db import open_db, utcnow
+from search_party.geofence import Point, destination_point
+from search_party.search_status import cameras_in_range
 from web_helpers import api, db_of, post
 
 PAGES = ["/reports/{id}", "/reports/{id}/flyer", "/reports/{id}/found", "/reports/{id}/delete"]
@@ -228,7 +231,7 @@ def test_the_demo_shows_a_newcomer_a_real_match(app, monkeypatch):
     a second run changes nothing."""
     from click.testing import CliRunner
 
-    from search_party import demo, users
+    from search_party import demo
     from search_party.commands.demo import demo as demo_command
 
     settings = app.config["SETTINGS"]
@@ -250,3 +253,24 @@ def test_the_demo_shows_a_newcomer_a_real_match(app, monkeypatch):
     # The printed password signs in for real.
     assert post(app.test_client(), "/login", {"email": "sam@demo.example", "password": demo.PASSWORD}
                 ).status_code == 302
+
+
+def test_cameras_in_range_counts_a_camera_by_its_cell_not_its_place(tmp_path):
+    """Tried: 50 m to 1 km searches centred all over and around one cell, against a camera near
+    one corner of the cell and, in a second database, near the opposite corner: every count is
+    the same, so the search page's count cannot place a camera inside its cell."""
+    area = area_of_cell(coarse_cell(*LAST_SEEN))
+    corners = [area.boundary[0], area.boundary[3]]
+    places = [Point(c.lat + 0.15 * (area.center.lat - c.lat), c.lon + 0.15 * (area.center.lon - c.lon))
+              for c in corners]
+    assert {coarse_cell(p.lat, p.lon) for p in places} == {area.cell}
+    counts = []
+    for n, place in enumerate(places):
+        with open_db(tmp_path / f"{n}.db") as db:
+            owner = users.create_user(db, "cam@example.org")
+            camera = cameras.register_camera(db, owner.id, lat=place.lat, lon=place.lon)
+            cameras.opt_in(db, camera.id, owner.id)
+            counts.append([cameras_in_range(db, destination_point(area.center, bearing, metres), radius)
+                           for bearing in range(0, 360, 30) for metres in (0, 100, 200, 300)
+                           for radius in (50, 150, 250, 1000)])
+    assert counts[0] == counts[1] and 0 < sum(counts[0]) < len(counts[0])

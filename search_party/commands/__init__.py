@@ -5,6 +5,7 @@ from search_party.commands.audit import audit
 from search_party.commands.backup import backup, restore
 from search_party.commands.bench import bench
 from search_party.commands.bench_ingest import ingest as bench_ingest
+from search_party.commands.bench_load import load as bench_load
 from search_party.commands.demo import demo
 from search_party.commands.detect import detect
 from search_party.commands.domain import activity_log, consent_group, inbox, report, retention_group, user
@@ -19,5 +20,6 @@ COMMANDS = [setup, models, detect, bench, camera, ingest, clips, worker, eval_gr
             backup, restore, demo]
 
 bench.add_command(bench_ingest)
+bench.add_command(bench_load)
 bench.add_command(bench_search)
 eval_group.add_command(eval_search)

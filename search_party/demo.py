@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from embeddings.images import load_rgb
-from search_party import cameras, consent, report_submission, reports, storage, users
+from search_party import cameras, consent, report_submission, reports, scoring, storage, users
 from search_party.config import PROJECT_ROOT, Settings
 from search_party.db import utcnow
 from search_party.errors import UserError
@@ -120,6 +120,7 @@ def seed(settings: Settings, db: Database, now: datetime | None = None) -> DemoR
         return DemoResult(False, lost[0].id if lost else 0, 0, 0)
     now = now or utcnow()
     models = load_models(settings)
+    scoring.threshold_for(models.embedder.version)  # an uncalibrated model fails here, before any write
     alex, sam, kim = (users.create_user(db, a.email, PASSWORD, display_name=a.email.split("@")[0].title())
                       for a in ACCOUNTS[:3])
     admin = users.create_user(db, ACCOUNTS[4].email, PASSWORD, role="admin")

@@ -24,6 +24,7 @@ fence, window, species, model and threshold tests before any score is computed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -75,18 +76,22 @@ def fenced_cameras(db: Database, fence: Fence) -> np.ndarray:
     return geofence.cameras_within(fence.center, fence.radius_m, ids.astype(np.int64), lats, lons)
 
 
-def fenced_sightings(db: Database, fence: Fence, model_version: str, species: str) -> np.ndarray:
-    """Ids (sorted) of every sighting a search with this fence may score (module docstring)."""
-    cameras = fenced_cameras(db, fence)
+def fenced_sightings(db: Database, fence: Fence, model_version: str, species: str,
+                     cameras: np.ndarray | None = None) -> np.ndarray:
+    """Ids (sorted) of every sighting a search with this fence may score (module docstring);
+    ``cameras`` are the fence's cameras when the caller already has them."""
+    cameras = fenced_cameras(db, fence) if cameras is None else cameras
     if not len(cameras):
         return np.zeros(0, np.int64)
-    # json_each keeps the statement one fixed shape however many cameras are fenced in.
-    rows = db.execute(
-        "SELECT id FROM sightings WHERE camera_id IN (SELECT value FROM json_each(?)) "
-        "AND last_time >= ? AND +label = ? AND +model_version = ?",
-        [f"[{','.join(str(int(c)) for c in cameras)}]", to_db_time(fence.since), species,
-         model_version]).fetchall()
-    return np.sort(np.fromiter((r[0] for r in rows), np.int64, count=len(rows)))
+    # json_each keeps the statement one fixed shape however many cameras are fenced in, and
+    # json_group_array hands back thousands of ids as one value instead of thousands of rows.
+    # The unary + keeps label and model_version off the planner's index choice: the covering
+    # fence index (camera, end time) is the selective one, sightings_model is not.
+    (ids,) = db.execute(
+        "SELECT json_group_array(id) FROM sightings WHERE camera_id IN "
+        "(SELECT value FROM json_each(?)) AND last_time >= ? AND +label = ? AND +model_version = ?",
+        [json.dumps(cameras.tolist()), to_db_time(fence.since), species, model_version]).fetchone()
+    return np.sort(np.array(json.loads(ids), dtype=np.int64))
 
 
 def score_within(index: VectorIndex, vector: np.ndarray, allowed: np.ndarray,
@@ -152,7 +157,7 @@ def find_candidates(db: Database, index: VectorIndex, query: QueryPhotos, fence:
                          f"{query.model_version}: search an index of the query's model")
     threshold = scoring.threshold_for(query.model_version) if threshold is None else threshold
     cameras = fenced_cameras(db, fence)
-    allowed = fenced_sightings(db, fence, query.model_version, query.species)
+    allowed = fenced_sightings(db, fence, query.model_version, query.species, cameras)
     ids, scores = score_within(index, query.vector, allowed, threshold)
     scored = _scored(db, ids, scores)
     candidates = scoring.merge_visits(scored, query.vectors)

@@ -56,7 +56,7 @@ from search_party.pipeline import process_clip
 from search_party.vector_index import VectorIndex
 
 CLIP = Path("videos/pixabay_via_opencv_course/dog_puppy_indoor_4s_480p.mp4")
-PLACE = (51.5007, -0.1246)  # the pet owners' last-seen point; cameras stand 150-400 m from it
+PLACE = (51.5007, -0.1246)  # the pet owners' last-seen point; cameras stand about 170 m from it
 PASSWORD = "load test passphrase, long enough"
 REQUEST_TIMEOUT_S = 120
 SEED_REPORTS = 5  # each asks every camera: a camera's daily quota of requests for the answerers

@@ -23,8 +23,6 @@ from search_party.db import MIGRATIONS, open_db
 from search_party.errors import UserError
 from search_party.vector_index import VectorIndex
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def snapshot(db_path: Path) -> dict[str, list[tuple]]:
     """Every row of every table, in rowid order (the comparison a restore must pass)."""

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from embeddings.evaluate import expand_queries, score
+from embeddings.evaluate import expand_queries, k_reciprocal_distances, rerank_shortlist, score
 
 
 def _unit(rows: list[list[float]]) -> np.ndarray:
@@ -81,6 +81,31 @@ def test_query_expansion_pulls_in_a_second_view_of_the_same_dog():
     assert list(np.argsort(-(expanded @ gallery.T)[0])) == [0, 1, 2]
     assert np.linalg.norm(expanded) == pytest.approx(1.0, abs=1e-6)
     assert expanded.dtype == np.float32
+
+
+def test_k_reciprocal_keeps_mutual_neighbours_together():
+    # Two tight groups of five on the circle (dogs a and b) and a stray point between them that
+    # is slightly closer to b's edge than a's edge is.  Re-ranked, every item of a group stays
+    # nearer its own group than the other, and the query's shortlist puts its group first.
+    vectors = _angles([0, 2, 4, 6, 8, 40, 42, 44, 46, 48, 25])
+    dist = k_reciprocal_distances(vectors, k1=4, k2=2)
+    assert dist.shape == (11, 11)
+    a, b = np.arange(5), np.arange(5, 10)
+    assert dist[np.ix_(a, a)].max() < dist[np.ix_(a, b)].min()
+    assert dist[np.ix_(b, b)].max() < dist[np.ix_(b, a)].min()
+    order = rerank_shortlist(vectors[0], vectors[1:])
+    assert set(order[:4]) == {0, 1, 2, 3}  # a's other four images (indices into the shortlist)
+
+
+def test_every_reranker_scores_the_same_queries():
+    vectors = _angles([0, 10, 100, 22, 32])
+    ids = ["a", "a", "a", "b", "b"]
+    seqs = [f"{i}/{n}" for n, i in enumerate(ids)]
+    results = [score(vectors, ids, seqs, r) for r in ("none", "qe", "kr")]
+    assert {(r.queries, r.skipped) for r in results} == {(5, 0)}
+    assert all(0.0 <= r.mAP <= 1.0 for r in results)
+    with pytest.raises(ValueError, match="unknown re-ranking"):
+        score(vectors, ids, seqs, "magic")
 
 
 def _eval_cli(*args: str) -> subprocess.CompletedProcess:

@@ -130,7 +130,9 @@ class _ClipRun:
                 if shown_frame is None:
                     with self.timer("redact"):
                         shown_frame = blurred_frame(rgb, persons)
-                track.offer(CropCandidate(quality, seconds, box, score, crop.copy(),
+                # Quality is judged on the raw crop (blurring would fake low sharpness), but only
+                # the crop with person regions blurred is kept, embedded and stored.
+                track.offer(CropCandidate(quality, seconds, box, score,
                                           crop_box(shown_frame, box, margin).copy()), keep)
 
 
@@ -165,7 +167,7 @@ def _sightings(tracks: list[Track], embedder: Embedder, start: datetime,
                 last_time=start + timedelta(seconds=track.last.seconds),
                 box=best.box,
                 score=track.best_score,
-                thumbnail_jpeg=thumbnail_jpeg(best.shown, []),  # blurred already
+                thumbnail_jpeg=thumbnail_jpeg(best.rgb, []),  # blurred already
                 vector=aggregate(crop_vectors),
                 crop_vectors=crop_vectors,
                 model_version=embedder.version,

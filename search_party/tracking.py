@@ -44,8 +44,8 @@ class Observation:
 class CropCandidate:
     """A crop worth keeping: its quality, where it came from, and its pixels (with margin).
 
-    ``rgb`` is what the embedder sees; ``shown`` is the same crop cut from the frame after every
-    person region in it was blurred, the only version ever stored or shown.
+    ``rgb`` is cut from the frame after every person region in it was blurred: the embedder sees
+    exactly what is stored and shown, so no person's pixels ever reach a vector.
     """
 
     quality: float
@@ -53,7 +53,6 @@ class CropCandidate:
     box: Box
     score: float
     rgb: np.ndarray
-    shown: np.ndarray
 
 
 @dataclass(eq=False)

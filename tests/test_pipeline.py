@@ -163,6 +163,10 @@ def test_thumbnail_blurs_a_person_beside_the_dog(tmp_path: Path, scene, mpdd, fi
     assert sharpness(thumb[person_part]) < 0.2 * sharpness(plain[person_part])
     far_left = plain.shape[1] // 3
     assert np.abs(thumb[:, :far_left] - plain[:, :far_left]).mean() < 6
+    # The vector was made from the blurred crop too: no person's pixels reach the embedder.
+    best_vector = draft.crop_vectors[0]
+    from_blurred, from_plain = embedder.embed([thumb.astype(np.uint8), plain.astype(np.uint8)])
+    assert float(best_vector @ from_blurred) > float(best_vector @ from_plain)
 
 
 def test_rotated_phone_clip_gives_upright_boxes(tmp_path: Path, scene, mpdd, detector,

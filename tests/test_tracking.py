@@ -95,7 +95,7 @@ def test_small_and_cut_off_boxes_score_lower() -> None:
 def test_track_keeps_only_its_best_crops(dog_crop: np.ndarray) -> None:
     track = Track(1)
     for quality in [0.2, 0.9, 0.5, 0.7, 0.1, 0.8]:
-        track.offer(CropCandidate(quality, 0.0, (0, 0, 1, 1), 0.9, dog_crop, dog_crop), keep=3)
+        track.offer(CropCandidate(quality, 0.0, (0, 0, 1, 1), 0.9, dog_crop), keep=3)
     assert [c.quality for c in track.crops] == [0.9, 0.8, 0.7]
     assert not track.wants(0.6, keep=3) and track.wants(0.75, keep=3)
 

@@ -20,7 +20,8 @@ detector missed still counts.
 - **person vectors**: a stored vector (a sighting's, a report photo's) is a person vector when
   its pet box is a person box (IoU >= ``SAME_OBJECT_IOU``: the detector called a person a dog),
   or when more than ``PERSON_SHARE_LIMIT`` of its embedded crop is person-box pixels outside the
-  pet box (a person beside the animal, seen by the embedder).  A sighting's frame is found again
+  pet box that the embedder saw unblurred (a person beside the animal: camera crops are embedded
+  after redaction, report photos before it).  A sighting's frame is found again
   by decoding its clip over the sighting's time span: the frame whose crop looks most like the
   stored thumbnail, confirmed by the detector giving the stored box on it;
 - **redaction**: of the person-box pixels inside each stored image, the share ingest's redaction
@@ -141,7 +142,7 @@ class VectorCheck:
     composite: bool
     label: str
     person_iou: float | None = None  # the pet box against the best-overlapping person box
-    person_share: float | None = None  # person-box pixels outside the pet box / embedded crop
+    person_share: float | None = None  # sharp person-box pixels beside the pet / embedded crop
     visible_persons: int = 0  # persons found on the stored image outside the blurred regions
     redaction: PixelTally = field(default_factory=PixelTally)  # in the stored image
 
@@ -343,16 +344,18 @@ class _Eyes:
         return PixelTally(int(people.sum()), int((people & blurred).sum()))
 
     def check(self, check: VectorCheck, rgb: np.ndarray, pet_box: Box, embedded: Rect, shown: Rect,
-              stored_jpeg: bytes) -> None:
-        """Fill in ``check`` for a vector embedded from the ``embedded`` crop of ``rgb`` and an
-        image stored from its ``shown`` crop."""
+              stored_jpeg: bytes, *, embedded_after_blur: bool) -> None:
+        """Fill in ``check`` for a vector embedded from the ``embedded`` crop of ``rgb`` (after
+        ingest's redaction, or before it) and an image stored from its ``shown`` crop."""
         shape = rgb.shape[:2]
         persons = self.persons(rgb)
         people = _box_mask(shape, persons)
         blurred = blurred_mask(shape, self.ingest.person_boxes(rgb))
-        beside = people & ~_box_mask(shape, [pet_box])
+        seen = people & ~_box_mask(shape, [pet_box])  # person pixels beside the pet ...
+        if embedded_after_blur:
+            seen &= ~blurred  # ... that the embedder saw sharp
         check.person_iou = max((_iou(pet_box, p) for p in persons), default=0.0)
-        check.person_share = float(_cut(beside, embedded).mean())
+        check.person_share = float(_cut(seen, embedded).mean())
         check.redaction = PixelTally(int(_cut(people, shown).sum()), int(_cut(people & blurred, shown).sum()))
         left, top = shown[:2]
         pet_in_shown = (pet_box[0] - left, pet_box[1] - top, pet_box[2] - left, pet_box[3] - top)
@@ -509,7 +512,7 @@ def _check_sightings(scratch: _Scratch, eyes: _Eyes, composites: set[Path], repo
                               thumbnail, eyes.ingest)
             if rgb is not None:
                 rect = crop_rect(rgb.shape[:2], sighting.box, margin)  # embedded and shown alike
-                eyes.check(check, rgb, sighting.box, rect, rect, thumbnail)
+                eyes.check(check, rgb, sighting.box, rect, rect, thumbnail, embedded_after_blur=True)
             report.vectors.append(check)
 
 
@@ -522,7 +525,7 @@ def _check_report_photos(scratch: _Scratch, eyes: _Eyes, photos: dict[int, tuple
         rgb = load_rgb(path)
         check = VectorCheck("report photo", source.name, source.dog is not None, label)
         eyes.check(check, rgb, box, crop_rect(rgb.shape[:2], box, CROP_MARGIN),
-                   crop_rect(rgb.shape[:2], box, reports.PHOTO_MARGIN), image)
+                   crop_rect(rgb.shape[:2], box, reports.PHOTO_MARGIN), image, embedded_after_blur=False)
         report.vectors.append(check)
 
 
@@ -598,11 +601,15 @@ def _share(tally: PixelTally) -> str:
     return f"{tally.share:.1%} ({tally.blurred:,} of {tally.person_pixels:,} pixels)"
 
 
+def _largest(vectors: list[VectorCheck], kind: str) -> str:
+    shares = [v.person_share for v in vectors if v.kind == kind and v.verified]
+    return f"{max(shares):.0%}" if shares else "none"
+
+
 def summary_lines(report: AuditReport) -> list[str]:
     """The audit as a few lines a person reads, then one line per file."""
     data = report._vectors(False)
     composite = report._vectors(True)
-    shares = [v.person_share for v in composite if v.verified]
     lines = [
         f"privacy audit (detector {report.detector}, embedder {report.embedder}; person boxes from "
         f"{', '.join(DETECTORS)})",
@@ -620,9 +627,10 @@ def summary_lines(report: AuditReport) -> list[str]:
         " (whole frames, as if each were stored)",
         f"  stored images with EXIF/XMP/ICC/comments          {report.stored_images_with_metadata} of "
         f"{report.stored_images}",
-        f"  dog among people (composites): embedded crops more than {PERSON_SHARE_LIMIT:.0%} person "
-        f"beside the dog: {report.person_vectors(composite=True)} of {len(composite)} "
-        f"(largest {max(shares, default=0.0):.0%})",
+        f"  dog among people (composites): embedded crops more than {PERSON_SHARE_LIMIT:.0%} sharp "
+        f"person beside the dog: {report.person_vectors(composite=True)} of {len(composite)} "
+        f"(largest: camera crops {_largest(composite, 'sighting')}, report photos "
+        f"{_largest(composite, 'report photo')})",
         f"  verdict: {'PASS' if report.passed else 'FAIL'}",
         "",
         "report wizard (tried as a dog, then as a cat):",

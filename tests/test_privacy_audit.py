@@ -67,6 +67,8 @@ def test_a_dog_among_people_is_kept_and_the_people_around_it_are_blurred(audit):
     assert all(v.redaction.person_pixels > 0 for v in checked)
     assert audit.stored_redaction.share >= 0.95
     assert audit.visible_persons == 0
+    # Camera crops are embedded after redaction: the embedder saw (almost) no sharp person pixel.
+    assert all(v.person_share <= 0.05 for v in checked if v.kind == "sighting")
 
 
 def test_no_stored_image_keeps_metadata(audit):

@@ -151,7 +151,9 @@ class SearchResult:
 def find_candidates(db: Database, index: VectorIndex, query: QueryPhotos, fence: Fence, *,
                     threshold: float | None = None) -> SearchResult:
     """Search the fence for the query's animal (module docstring).  ``threshold`` defaults to
-    the calibrated one of the query's model (``scoring.threshold_for``)."""
+    the calibrated one of the query's model (``scoring.threshold_for``).  Only what the index
+    holds is scored: sync it first (``VectorIndex.open`` does); a sighting stored later reaches
+    the search through ``rescore_sighting``."""
     if index.model_version != query.model_version:
         raise ValueError(f"the index holds {index.model_version} vectors, the query is "
                          f"{query.model_version}: search an index of the query's model")

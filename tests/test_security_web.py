@@ -124,7 +124,8 @@ def _browser_target(location: str) -> str:
     st.text(alphabet="/\\.:@%?#\t\n\r \x00evil.comhtps", max_size=24),
     st.sampled_from(["//evil.com", "/\\evil.com", "\\\\evil.com", "http://evil.com", "https:evil.com",
                      "javascript:alert(1)", "/\t/evil.com", "/%2F/evil.com", "%2F%2Fevil.com",
-                     "/.//evil.com", " //evil.com", "///evil.com", "/\x00/evil.com", "data:text/html,x"])))
+                     "/.//evil.com", " //evil.com", "///evil.com", "/\x00/evil.com", "data:text/html,x",
+                         "/\r", "/\r\nSet-Cookie: a=b"])))
 def test_next_never_leads_off_the_site(app, member, target):
     client, _, _ = member
     response = client.get("/login", query_string={"next": target})

@@ -71,6 +71,10 @@ def safe_next(target: str | None) -> str | None:
     """A redirect target from ?next= only if it stays on this site (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
+    # Control characters and whitespace never belong in a path of ours; a CR/LF would also break
+    # the Location header (a 500), and browsers strip tabs/newlines, turning "/\t/x" into "//x".
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return None

@@ -274,3 +274,19 @@ def test_cameras_in_range_counts_a_camera_by_its_cell_not_its_place(tmp_path):
                            for bearing in range(0, 360, 30) for metres in (0, 100, 200, 300)
                            for radius in (50, 150, 250, 1000)])
     assert counts[0] == counts[1] and 0 < sum(counts[0]) < len(counts[0])
+
+
+def test_a_fourth_search_in_a_day_is_refused_with_429_and_stores_nothing(app):
+    # Tried: four lost reports by one account within minutes (the daily limit is 3), through the API.
+    client = account(app, "busy@example.org")
+
+    def send(key):
+        with OWNER_PHOTO.open("rb") as fh:
+            return api(client, "POST", "/api/reports", content_type="multipart/form-data", data={
+                "photos": (fh, OWNER_PHOTO.name), "pet_name": "Rex", "lat": LAST_SEEN[0],
+                "lon": LAST_SEEN[1], "last_seen": utcnow().isoformat(), "submission_key": key})
+
+    assert [send(f"tap-{n}").status_code for n in range(3)] == [201, 201, 201]
+    refused = send("tap-4")
+    assert refused.status_code == 429 and "24 hours" in refused.json["error"]
+    assert len(api(client, "GET", "/api/reports").json["reports"]) == 3

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from embeddings.images import ImageError
 from embeddings.registry import ModelError
 from search_party.errors import UserError
+from search_party.limits import RateLimited
 from search_party.storage import NotFound
 from search_party.users import Forbidden
 
@@ -39,6 +40,8 @@ ADVICE = {
 
 
 def _status_of_user_error(exc: UserError) -> int:
+    if isinstance(exc, RateLimited):  # a daily limit: 429 tells clients to back off, not to fix input
+        return 429
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, Forbidden):

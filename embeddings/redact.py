@@ -47,3 +47,18 @@ def blur_regions(
         smooth = coarse.resize((w, h), Image.NEAREST).filter(ImageFilter.GaussianBlur(block / 2))
         out[top:bottom, left:right] = np.asarray(smooth)
     return out
+
+
+def blur_beside(rgb: np.ndarray, person_boxes: Iterable[Sequence[float]],
+                keep: Sequence[float]) -> np.ndarray:
+    """``rgb`` with every person region blurred except inside the pet box ``keep``.
+
+    Used before a pet is cropped for embedding: people beside the pet (in the crop's margin)
+    never reach the embedder, while a dog held in someone's arms stays a sharp dog.
+    """
+    out = blur_regions(rgb, person_boxes)
+    height, width = rgb.shape[:2]
+    left, top = max(0, int(math.floor(keep[0]))), max(0, int(math.floor(keep[1])))
+    right, bottom = min(width, int(math.ceil(keep[2]))), min(height, int(math.ceil(keep[3])))
+    out[top:bottom, left:right] = rgb[top:bottom, left:right]
+    return out

@@ -20,8 +20,8 @@ detector missed still counts.
 - **person vectors**: a stored vector (a sighting's, a report photo's) is a person vector when
   its pet box is a person box (IoU >= ``SAME_OBJECT_IOU``: the detector called a person a dog),
   or when more than ``PERSON_SHARE_LIMIT`` of its embedded crop is person-box pixels outside the
-  pet box that the embedder saw unblurred (a person beside the animal: camera crops are embedded
-  after redaction, report photos before it).  A sighting's frame is found again
+  pet box that the embedder saw unblurred (a person beside the animal: camera crops and report
+  photos are both embedded after redaction of everything outside the pet's own box).  A sighting's frame is found again
   by decoding its clip over the sighting's time span: the frame whose crop looks most like the
   stored thumbnail, confirmed by the detector giving the stored box on it;
 - **redaction**: of the person-box pixels inside each stored image, the share ingest's redaction
@@ -344,16 +344,15 @@ class _Eyes:
         return PixelTally(int(people.sum()), int((people & blurred).sum()))
 
     def check(self, check: VectorCheck, rgb: np.ndarray, pet_box: Box, embedded: Rect, shown: Rect,
-              stored_jpeg: bytes, *, embedded_after_blur: bool) -> None:
+              stored_jpeg: bytes) -> None:
         """Fill in ``check`` for a vector embedded from the ``embedded`` crop of ``rgb`` (after
-        ingest's redaction, or before it) and an image stored from its ``shown`` crop."""
+        ingest's redaction) and an image stored from its ``shown`` crop."""
         shape = rgb.shape[:2]
         persons = self.persons(rgb)
         people = _box_mask(shape, persons)
         blurred = blurred_mask(shape, self.ingest.person_boxes(rgb))
-        seen = people & ~_box_mask(shape, [pet_box])  # person pixels beside the pet ...
-        if embedded_after_blur:
-            seen &= ~blurred  # ... that the embedder saw sharp
+        # Person pixels beside the pet that the embedder saw sharp.
+        seen = people & ~_box_mask(shape, [pet_box]) & ~blurred
         check.person_iou = max((_iou(pet_box, p) for p in persons), default=0.0)
         check.person_share = float(_cut(seen, embedded).mean())
         check.redaction = PixelTally(int(_cut(people, shown).sum()), int(_cut(people & blurred, shown).sum()))
@@ -512,7 +511,7 @@ def _check_sightings(scratch: _Scratch, eyes: _Eyes, composites: set[Path], repo
                               thumbnail, eyes.ingest)
             if rgb is not None:
                 rect = crop_rect(rgb.shape[:2], sighting.box, margin)  # embedded and shown alike
-                eyes.check(check, rgb, sighting.box, rect, rect, thumbnail, embedded_after_blur=True)
+                eyes.check(check, rgb, sighting.box, rect, rect, thumbnail)
             report.vectors.append(check)
 
 
@@ -525,7 +524,7 @@ def _check_report_photos(scratch: _Scratch, eyes: _Eyes, photos: dict[int, tuple
         rgb = load_rgb(path)
         check = VectorCheck("report photo", source.name, source.dog is not None, label)
         eyes.check(check, rgb, box, crop_rect(rgb.shape[:2], box, CROP_MARGIN),
-                   crop_rect(rgb.shape[:2], box, reports.PHOTO_MARGIN), image, embedded_after_blur=False)
+                   crop_rect(rgb.shape[:2], box, reports.PHOTO_MARGIN), image)
         report.vectors.append(check)
 
 

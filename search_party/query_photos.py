@@ -15,6 +15,7 @@ import numpy as np
 
 from embeddings.embedder import crop_box
 from embeddings.images import ImageError, ImageSource, load_rgb
+from embeddings.redact import blur_beside
 from search_party.errors import UserError
 from search_party.scoring import query_vector
 from search_party.sightings import IngestOptions, unit_rows
@@ -87,6 +88,9 @@ def query_from_photos(images: Sequence[ImageSource | np.ndarray], detector: PetD
             raise UserError(f"no {species} found in photo {number}{seen} — try one where the "
                             f"{species} is clearly visible")
         box = max(found, key=lambda d: (_area(d.box), d.score)).box
+        persons = detector.person_boxes(rgb)  # the same forward pass as detect()
+        if persons:
+            rgb = blur_beside(rgb, persons, keep=box)
         crops.append(crop_box(rgb, box, CROP_MARGIN))
         boxes.append(box)
     vectors = unit_rows(embedder.embed(crops))

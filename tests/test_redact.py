@@ -10,7 +10,7 @@ import pytest
 from embeddings import boxes as bx
 from embeddings.detector import PetDetector
 from embeddings.images import load_rgb
-from embeddings.redact import blur_regions
+from embeddings.redact import blur_beside, blur_regions
 
 
 def _detail(rgb: np.ndarray) -> float:
@@ -77,3 +77,13 @@ def test_non_rgb_arrays_are_refused(fixtures: Path):
     # Tried: a 2-D greyscale array.
     with pytest.raises(ValueError, match="H×W×3 uint8"):
         blur_regions(grey, [(0.0, 0.0, 10.0, 10.0)])
+
+
+def test_blur_beside_keeps_the_pet_box_sharp_and_blurs_the_person_around_it(fixtures: Path):
+    # A real person (the astronaut) and a pet box drawn over part of her: outside the pet box her
+    # pixels lose their detail, inside it every pixel is the original.
+    rgb = load_rgb(fixtures / "images" / "astronaut.png")
+    person, pet = (40, 20, 440, 500), (250, 300, 400, 480)
+    out = blur_beside(rgb, [person], keep=pet)
+    assert np.array_equal(out[300:480, 250:400], rgb[300:480, 250:400])
+    assert _detail(out[40:280, 60:240]) < 0.2 * _detail(rgb[40:280, 60:240])

@@ -2,9 +2,13 @@
 
 Geofence first (invariant 3 of DESIGN.md).  A search scores only sightings that
 
-1. come from a camera that is opted in and not paused, within the radius of the last-seen point:
-   an indexed latitude band and longitude ranges in SQL (``geofence.bbox_where``, a superset of
-   the fence), then the exact haversine test on those cameras (``geofence.cameras_within``);
+1. come from a camera that is opted in and not paused, whose coarse area's centre
+   (``coarse_location``) is within the radius of the last-seen point: an indexed latitude band
+   and longitude ranges in SQL (``geofence.bbox_where``, widened by the cell's reach, a superset
+   of the fence), then the exact haversine test on those centres (``geofence.cameras_within``).
+   Membership is decided on the public area, never the exact point: otherwise whether a small
+   search reached a camera (its counts, a shared sighting) would place the camera inside its
+   cell, finer than anyone but its owner may know (invariant 3, SECURITY.md);
 2. ended at or after the last-seen time minus the slack (``geofence.earliest_sighting_time``),
    show the reported species, and were embedded by the query's model;
 
@@ -33,6 +37,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from search_party import geofence, scoring, storage
+from search_party.coarse_location import CELL_REACH_M, coarse_area
 from search_party.db import to_db_time
 from search_party.geofence import SIGHTING_SLACK, Point
 from search_party.query_photos import QueryPhotos
@@ -65,15 +70,18 @@ class Fence:
 
 
 def fenced_cameras(db: Database, fence: Fence) -> np.ndarray:
-    """Ids of the opted-in, unpaused cameras inside the fence, nearest first."""
-    box = geofence.bounding_box(fence.center, fence.radius_m)
+    """Ids of the opted-in, unpaused cameras whose coarse area's centre is inside the fence,
+    nearest first."""
+    box = geofence.bounding_box(fence.center, fence.radius_m, reach_m=CELL_REACH_M)
     rows = db.execute(
         "SELECT id, lat, lon FROM cameras WHERE opted_in = 1 AND paused = 0 AND "
         + geofence.bbox_where("lat", "lon"), box.sql_params()).fetchall()
     if not rows:
         return np.zeros(0, np.int64)
-    ids, lats, lons = (np.array(col) for col in zip(*rows))
-    return geofence.cameras_within(fence.center, fence.radius_m, ids.astype(np.int64), lats, lons)
+    centres = [coarse_area(lat, lon).center for _, lat, lon in rows]
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    return geofence.cameras_within(fence.center, fence.radius_m, ids,
+                                   np.array([c.lat for c in centres]), np.array([c.lon for c in centres]))
 
 
 def fenced_sightings(db: Database, fence: Fence, model_version: str, species: str,
@@ -162,7 +170,8 @@ def find_candidates(db: Database, index: VectorIndex, query: QueryPhotos, fence:
     allowed = fenced_sightings(db, fence, query.model_version, query.species, cameras)
     ids, scores = score_within(index, query.vector, allowed, threshold)
     scored = _scored(db, ids, scores)
-    candidates = scoring.merge_visits(scored, query.vectors)
+    candidates = scoring.merge_visits(scored, query.vectors,
+                                      agree=scoring.same_visit_for(query.model_version))
     return SearchResult(candidates=candidates, cameras=len(cameras), fenced=len(allowed),
                         matched=len(scored), threshold=threshold)
 
@@ -197,8 +206,8 @@ def rescore_sighting(db: Database, sighting_id: int, searches: Iterable[Standing
                      threshold: float | None = None) -> list[SearchHit]:
     """Which of ``searches`` the newly stored sighting matches, best first.
 
-    A search scores the sighting only if its camera is opted in, not paused and inside the
-    search's fence, the sighting ended after the search's window start, and species and model
+    A search scores the sighting only if its camera is opted in, not paused and (by its coarse
+    area's centre) inside the search's fence, the sighting ended after the search's window start, and species and model
     agree; ``threshold`` defaults to the model's calibrated one.  Whether the hit joins a
     candidate the search already has is ``same_visit`` (one visit, one request).
     """
@@ -211,7 +220,7 @@ def rescore_sighting(db: Database, sighting_id: int, searches: Iterable[Standing
     _, last_time, label, model_version, blob, lat, lon, opted_in, paused = row
     if not opted_in or paused:
         return []
-    ended, place = _db_time(last_time), Point(lat, lon)
+    ended, place = _db_time(last_time), coarse_area(lat, lon).center  # as fenced_cameras
     eligible = [s for s in searches
                 if s.query.model_version == model_version and s.query.species == label
                 and ended >= s.fence.since and s.fence.contains(place)]
@@ -231,4 +240,5 @@ def same_visit(db: Database, sighting_a: int, sighting_b: int) -> bool:
     rows = {s.id: s for s in _scored(db, np.array([sighting_a, sighting_b]), np.zeros(2))}
     if len(rows) != len({sighting_a, sighting_b}):
         raise storage.NotFound(f"sighting {sighting_a} or {sighting_b} does not exist")
-    return scoring.same_visit(rows[sighting_a], rows[sighting_b])
+    (model,) = db.execute("SELECT model_version FROM sightings WHERE id = ?", [sighting_a]).fetchone()
+    return scoring.same_visit(rows[sighting_a], rows[sighting_b], agree=scoring.same_visit_for(model))

@@ -45,14 +45,19 @@ One candidate per dog per camera visit
 A camera that films one dog for a minute may upload many short clips, and a tracker may split
 one visit into several tracks: that must be one request, not thirty.  Among the sightings that
 match a search, those of one camera whose time spans lie within ``MERGE_GAP`` of each other are
-one candidate when they also look alike: cosine >= ``SAME_VISIT_AGREE`` with the group's mean
-vector.  Only matches are merged, so a dog that does not match the search is never folded into
-a candidate, however close in time.  The agreement bar is lower than the match threshold on
-purpose: single crops of one dog in one sequence of MPDD (pose changes within seconds) fall below
-0.5 in 3.6 % of pairs but below 0.65 in 25 %, while two different dogs reach 0.5 in 8.6 % of
-pairs (imagenet embedder, all 1,032 MPDD crops); comparing with the group's mean rather than
-with any one member keeps a chain of look-alikes from bridging two dogs.  A candidate's score is
-its best sighting's score.
+one candidate when they also look alike: cosine >= ``same_visit_for(model_version)`` with the
+group's mean vector.  Only matches are merged, so a dog that does not match the search is never
+folded into a candidate, however close in time.  The agreement bar is lower than the match
+threshold on purpose, and is set per model where ~3-4 % of pairs of single crops of one dog in
+one MPDD sequence (pose changes within seconds) fall below it:
+
+    model      bar   same sequence below   two different dogs at or above
+    imagenet   0.50        3.6 %                     8.6 %     (all 1,032 MPDD crops)
+    trained    0.40        3.0 %                     5.2 %     (321 validation crops)
+
+(imagenet would split 25 % of such pairs at its 0.65 match threshold.)  Comparing with the
+group's mean rather than with any one member keeps a chain of look-alikes from bridging two
+dogs.  A candidate's score is its best sighting's score.
 """
 
 from __future__ import annotations
@@ -75,13 +80,17 @@ from search_party.sightings import aggregate
 # 0.55 sends 0.12 false requests per search at recall 0.967 and hit@1 0.966; the budget would
 # allow 0.425. Taken well above that because 29 dogs hold fewer look-alikes than a street: on
 # the same validation-only protocol the imagenet threshold comes out at 0.55, not its 0.65.
+# Cross-check: scaling the budget to that city's dog density (29 of 95 dogs: 0.3 false requests
+# per search, `--false-ask-budget 0.3`) gives 0.475 for trained and 0.625 for imagenet (0.65 on
+# all 95 dogs), so 0.55 errs towards fewer requests.
 # (`search-party eval search ../shared/data/reid/mpdd --model trained --calibrate
 #   --ids embeddings/weights/val_ids_mpdd.txt`)
 THRESHOLDS = {"imagenet": 0.65, "trained": 0.55}
 FALSE_ASK_BUDGET = 1.0  # mean requests per search about other dogs the calibration may spend
 MAX_ASKS_PER_SEARCH = 10  # hard cap per search on the neighbours' burden
 MERGE_GAP = timedelta(minutes=2)
-SAME_VISIT_AGREE = 0.5  # see "One candidate per dog per camera visit"
+# Agreement bar for one visit, per embedder family: see "One candidate per dog per camera visit".
+SAME_VISIT = {"imagenet": 0.5, "trained": 0.4}
 
 
 def model_family(model_version: str) -> str:
@@ -98,6 +107,15 @@ def threshold_for(model_version: str) -> float:
         raise ModelError(f"no calibrated match threshold for model {model_version!r}; calibrate one "
                          "with `search-party eval search DIR --calibrate` and add it to THRESHOLDS")
     return THRESHOLDS[family]
+
+
+def same_visit_for(model_version: str) -> float:
+    """The cosine two sightings of one camera need to be one visit, for ``model_version``."""
+    family = model_family(model_version)
+    if family not in SAME_VISIT:
+        raise ModelError(f"no calibrated same-visit bar for model {model_version!r}; add it to "
+                         "SAME_VISIT (see the scoring module's notes)")
+    return SAME_VISIT[family]
 
 
 def query_vector(photo_vectors: np.ndarray) -> np.ndarray:
@@ -139,7 +157,7 @@ class Candidate:
         return self.sighting_ids[0]
 
 
-def same_visit(a: ScoredSighting, b: ScoredSighting, agree: float = SAME_VISIT_AGREE,
+def same_visit(a: ScoredSighting, b: ScoredSighting, agree: float,
                gap: timedelta = MERGE_GAP) -> bool:
     """Whether two sightings are one dog's one visit: same camera, time spans at most ``gap``
     apart, vectors agreeing at least as well as ``agree``."""
@@ -150,8 +168,8 @@ def same_visit(a: ScoredSighting, b: ScoredSighting, agree: float = SAME_VISIT_A
     return float(a.vector @ b.vector) >= agree
 
 
-def merge_visits(scored: Iterable[ScoredSighting], photo_vectors: np.ndarray,
-                 agree: float = SAME_VISIT_AGREE, gap: timedelta = MERGE_GAP) -> list[Candidate]:
+def merge_visits(scored: Iterable[ScoredSighting], photo_vectors: np.ndarray, agree: float,
+                 gap: timedelta = MERGE_GAP) -> list[Candidate]:
     """Group a search's matched sightings into candidates (module docstring), best first.
 
     Per camera, in time order, a sighting joins the group it follows within ``gap`` whose mean

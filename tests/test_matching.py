@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from embeddings.registry import ModelError
 from search_party import geofence, matching, scoring, storage
+from search_party.coarse_location import coarse_area
 from search_party.db import open_db
 from search_party.geofence import SIGHTING_SLACK, Point, destination_point
 from search_party.query_photos import QueryPhotos
@@ -156,6 +157,9 @@ def test_an_index_of_another_model_or_an_uncalibrated_model_is_refused(store):
     fence = matching.Fence(HOME, 1_000, LAST_SEEN)
     with pytest.raises(ValueError, match="search an index of the query's model"):
         matching.find_candidates(db, other, query("131", 4), fence)
+    assert scoring.same_visit_for(embedder().version) == scoring.SAME_VISIT["imagenet"]
+    with pytest.raises(ModelError, match="no calibrated same-visit bar"):
+        scoring.same_visit_for("lite0-newhead-0123")
     stranger = QueryPhotos("dog", query("131", 4).vectors, "lite0-newhead-0123")
     with pytest.raises(ModelError, match="no calibrated match threshold"):
         matching.find_candidates(db, VectorIndex.open(db, path, "lite0-newhead-0123", embedder().dim),
@@ -263,8 +267,8 @@ def test_nothing_outside_the_fence_or_before_the_window_is_scored_and_nothing_in
                 storage.opt_out(db, cam_id)
         fence = matching.Fence(center, radius, LAST_SEEN)
 
-        def inside(cam_index: int) -> bool:
-            place = places[cam_index]
+        def inside(cam_index: int) -> bool:  # decided on the camera's public area, never its point
+            place = coarse_area(*places[cam_index]).center
             return geofence.distance_m(center, place) <= radius and states[cam_index] == "in"
 
         expected = {sid for sid, c, ended, _ in stored

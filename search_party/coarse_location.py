@@ -32,6 +32,7 @@ from search_party.geofence import Point, distance_m, parse_point
 
 COARSE_RESOLUTION = 9
 PUBLIC_DISTANCE_STEP_M = 100
+CELL_REACH_M = 250.0  # no point of a coarse cell lies farther than this from its centre
 
 
 @dataclass(frozen=True)

@@ -195,13 +195,17 @@ class BoundingBox:
         return (self.min_lat, self.max_lat, lo1, hi1, lo2, hi2)
 
 
-def bounding_box(center: Point, radius_m: float) -> BoundingBox:
+def bounding_box(center: Point, radius_m: float, reach_m: float = 0.0) -> BoundingBox:
     """The prefilter box for a fence; see the module docstring for why it contains the fence.
 
     The radius is checked against the cap here too, so a query built from the box is capped.
+    ``reach_m`` widens the box beyond the radius, for rows whose stored point may lie that far
+    from the point the fence is decided on (a camera and the centre of its coarse area).
     """
     radius_m = parse_radius_m(radius_m)
-    delta = (radius_m + BBOX_PAD_M) / EARTH_RADIUS_M
+    if not 0.0 <= reach_m <= MAX_RADIUS_M:
+        raise ValueError(f"reach {reach_m} m is outside 0..{MAX_RADIUS_M} m")
+    delta = (radius_m + reach_m + BBOX_PAD_M) / EARTH_RADIUS_M
     delta_deg = math.degrees(delta)
     min_lat, max_lat = center.lat - delta_deg, center.lat + delta_deg
     if max_lat >= 90.0 or min_lat <= -90.0:

@@ -1,9 +1,8 @@
 """What a pet owner's search page says is happening, in numbers the owner may know.
 
 - cameras in range: opted-in, unpaused cameras whose *public area* (coarse_location's cell)
-  has its centre within the search's radius.  Counted by cell, not by the exact point the
-  geofence itself uses, so however small a search is drawn, the count tells nothing finer than
-  a camera's cell (a small search moved across a cell would otherwise find where it stands);
+  has its centre within the search's radius, the same test the geofence itself uses, so however
+  small a search is drawn, the count tells nothing finer than a camera's cell;
 - sightings checked: the stored sightings the search may score (inside the fence, after the
   last-seen time, the same species and model), i.e. what it has compared the photos with;
 - requests sent, shared, found matches: ``consent.progress`` (a decline looks like a silence).
@@ -19,9 +18,8 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from search_party import consent, matching
-from search_party.coarse_location import coarse_area
 from search_party.db import utcnow
-from search_party.geofence import MAX_RADIUS_M, Point, bbox_where, bounding_box, distance_m
+from search_party.geofence import Point
 from search_party.reports import LostReport, get_lost_report
 
 
@@ -40,15 +38,11 @@ class SearchStatus:
         return self.expires_in is not None and self.expires_in < timedelta(hours=12)
 
 
-CELL_REACH_M = 250.0  # no point of a coarse cell lies farther than this from its centre
-
-
 def cameras_in_range(db: Database, center: Point, radius_m: float) -> int:
-    """Opted-in, unpaused cameras whose coarse area's centre is within ``radius_m`` of ``center``."""
-    box = bounding_box(center, min(radius_m + CELL_REACH_M, MAX_RADIUS_M))
-    rows = db.execute("SELECT lat, lon FROM cameras WHERE opted_in = 1 AND paused = 0 AND "
-                      + bbox_where("lat", "lon"), box.sql_params()).fetchall()
-    return sum(1 for lat, lon in rows if distance_m(center, coarse_area(lat, lon).center) <= radius_m)
+    """Opted-in, unpaused cameras whose coarse area's centre is within ``radius_m`` of ``center``:
+    the cameras a search with that fence looks at (``matching.fenced_cameras``)."""
+    fence = matching.Fence(center, radius_m, utcnow())
+    return len(matching.fenced_cameras(db, fence))
 
 
 def _query_model_versions(db: Database, report_id: int) -> list[str]:

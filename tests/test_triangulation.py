@@ -108,10 +108,6 @@ def test_many_searches_show_the_same_cell_wherever_in_it_the_camera_stands(tmp_p
     assert shown_here == shown_there
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open problem (SECURITY.md): a search's fence is decided on the camera's exact point, so a 50 m "
-    "search's 'sightings checked' and 'requests sent' (no consent needed) and its shared sighting "
-    "tell whether the camera stands inside it; cameras-in-range alone is counted by cell"))
 def test_small_searches_cannot_tell_where_in_its_cell_a_camera_stands(tmp_path, positions):
     """Tried: the attacker's smallest search (50 m) centred on one corner of the cell."""
     here, there = positions

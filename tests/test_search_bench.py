@@ -84,7 +84,7 @@ def test_the_geofenced_search_finds_every_match_the_naive_one_finds(city):
 
 def test_the_command_prints_the_agreed_json_keys():
     result = CliRunner().invoke(cli, ["bench", "search", "--sightings", str(N), "--searches", "20",
-                                      "--json", "--data", str(MPDD)])
+                                      "--json", "--data", str(MPDD), "--model", "imagenet"])
     assert result.exit_code == 0, result.output
     figures = json.loads([ln for ln in result.output.splitlines() if ln.startswith("{")][0])
     assert list(figures) == ["sightings", "p50_ms", "p95_ms", "peak_mb", "naive_p95_ms"]

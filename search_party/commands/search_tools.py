@@ -111,8 +111,9 @@ def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, id
 @click.option("--index", "index_kind", type=click.Choice(INDEX_KINDS), default=None,
               help=f"FAISS index: flat (exact float32) or sq8 (8 bits per dimension, 4× smaller). "
                    f"Default: flat up to {FLAT_LIMIT:,} sightings, sq8 above.")
-@click.option("--model", type=click.Choice(tuple(SOURCES)), default="imagenet", show_default=True,
-              help="Embedder that makes the real vectors the synthetic ones are mixed from.")
+@click.option("--model", type=click.Choice(tuple(SOURCES)), default=None,
+              help="Embedder that makes the real vectors the synthetic ones are mixed from "
+                   "(default: SEARCH_PARTY_EMBEDDER, else the trained one).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Identity folder of real dog crops the vectors are derived from "
                    "(default: ../shared/data/reid/mpdd).")
@@ -121,7 +122,7 @@ def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, id
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
               help="FAISS threads. A search is one query vector and FAISS spreads queries over "
                    "threads, so more only add overhead (2 threads were 2.5x slower on 2 cores).")
-def bench_search(count: int, as_json: bool, searches: int, index_kind: str | None, model: str,
+def bench_search(count: int, as_json: bool, searches: int, index_kind: str | None, model: str | None,
                  data_dir: Path | None, workdir: Path | None, threads: int) -> None:
     """Milliseconds per search (2 km radius, 5 photos) and peak memory, beside a naive search."""
     data_dir = data_dir or DEFAULT_DOGS

@@ -32,6 +32,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 from sqlite_utils import Database
@@ -69,6 +70,14 @@ class Fence:
         return bool(geofence.within_mask(self.center, self.radius_m, [point.lat], [point.lon])[0])
 
 
+@lru_cache(maxsize=1 << 16)
+def _area_centre(lat: float, lon: float) -> tuple[float, float]:
+    """The centre of a camera's coarse area, cached: a camera's place rarely changes, and a search
+    of a big city asks for a thousand of them (8 ms a search at 1M sightings uncached)."""
+    centre = coarse_area(lat, lon).center
+    return centre.lat, centre.lon
+
+
 def fenced_cameras(db: Database, fence: Fence) -> np.ndarray:
     """Ids of the opted-in, unpaused cameras whose coarse area's centre is inside the fence,
     nearest first."""
@@ -78,10 +87,9 @@ def fenced_cameras(db: Database, fence: Fence) -> np.ndarray:
         + geofence.bbox_where("lat", "lon"), box.sql_params()).fetchall()
     if not rows:
         return np.zeros(0, np.int64)
-    centres = [coarse_area(lat, lon).center for _, lat, lon in rows]
+    centres = np.array([_area_centre(lat, lon) for _, lat, lon in rows])
     ids = np.array([row[0] for row in rows], dtype=np.int64)
-    return geofence.cameras_within(fence.center, fence.radius_m, ids,
-                                   np.array([c.lat for c in centres]), np.array([c.lon for c in centres]))
+    return geofence.cameras_within(fence.center, fence.radius_m, ids, centres[:, 0], centres[:, 1])
 
 
 def fenced_sightings(db: Database, fence: Fence, model_version: str, species: str,
@@ -207,8 +215,8 @@ def rescore_sighting(db: Database, sighting_id: int, searches: Iterable[Standing
     """Which of ``searches`` the newly stored sighting matches, best first.
 
     A search scores the sighting only if its camera is opted in, not paused and (by its coarse
-    area's centre) inside the search's fence, the sighting ended after the search's window start, and species and model
-    agree; ``threshold`` defaults to the model's calibrated one.  Whether the hit joins a
+    area's centre) inside the search's fence, the sighting ended after the search's window
+    start, and species and model agree; ``threshold`` defaults to the model's calibrated one.  Whether the hit joins a
     candidate the search already has is ``same_visit`` (one visit, one request).
     """
     row = db.execute(
@@ -220,7 +228,7 @@ def rescore_sighting(db: Database, sighting_id: int, searches: Iterable[Standing
     _, last_time, label, model_version, blob, lat, lon, opted_in, paused = row
     if not opted_in or paused:
         return []
-    ended, place = _db_time(last_time), coarse_area(lat, lon).center  # as fenced_cameras
+    ended, place = _db_time(last_time), Point(*_area_centre(lat, lon))  # as fenced_cameras
     eligible = [s for s in searches
                 if s.query.model_version == model_version and s.query.species == label
                 and ended >= s.fence.since and s.fence.contains(place)]

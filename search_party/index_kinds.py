@@ -7,7 +7,8 @@
   taken from a sample in a second, where IVF-PQ needs k-means over the sample (many minutes at a
   million on two cores).  A geofenced search through an ``IDSelectorBatch`` still scores exactly
   the fenced ids, and reads a quarter of the bytes per scored sighting.  Its accuracy cost is
-  measured with ``search-party eval search DIR --index sq8``.
+  measured with ``search-party eval search DIR --index sq8``.  What ``vector_index`` builds
+  above its flat limit.
 """
 
 from __future__ import annotations

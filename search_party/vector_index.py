@@ -13,12 +13,15 @@ Which index, and why:
   L2-normalised, so inner product is cosine similarity; every score is exact, nothing is trained,
   adding and removing are cheap, and at 100k × 1280-d the brute-force scan still costs only tens of
   milliseconds (and a geofenced search scores far fewer vectors than that).
-- above it, ``IndexIVFPQ``: memory is the constraint (1M × 1280-d float32 is 5 GB); product
-  quantisation keeps 64 bytes per vector, and the inverted lists keep ids, so removal works.  A
-  restricted search visits every list (nprobe = nlist) so that *every* allowed sighting is scored
-  and none outside is; the per-list id check is cheap next to computing distances.  HNSW was not
-  chosen: it cannot remove vectors, and filtering a graph walk down to a small geofenced subset
-  loses recall.
+- above it, 8-bit scalar quantisation: ``IndexIDMap2(IndexScalarQuantizer SQ8)``.  Memory is
+  the constraint (1M × 1280-d float32 is 5 GB); SQ8 keeps one byte per dimension (1.2 GB at a
+  million), its only training is each dimension's range (a second, where IVF-PQ needs k-means
+  over a sample, many minutes at a million on two cores), removal works through the id map, and
+  a geofenced search still scores exactly the allowed ids while reading a quarter of the bytes.
+  Its accuracy cost on real dogs is measured with ``search-party eval search DIR --index sq8``
+  (none visible on MPDD), and ``search-party bench search`` times this same form at 1M.  HNSW was
+  not chosen: it cannot remove vectors, and filtering a graph walk down to a small geofenced
+  subset loses recall; IVF-PQ was dropped for its training time and its lossier codes.
 
 Searches take an optional set of allowed sighting ids (the geofence) and pass it to FAISS as an
 ``IDSelectorBatch``, so vectors outside the set are never scored.
@@ -28,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import struct
 import tempfile
@@ -42,12 +44,12 @@ import numpy as np
 from sqlite_utils import Database
 
 from search_party import storage
+from search_party.index_kinds import new_index
 
 FLAT_LIMIT = 100_000
 MAGIC = b"SPFAISS1"
 FORMAT = 1
-PQ_BYTES = 64  # sub-quantisers (bytes at 8 bits) per vector in the large index
-UNRESTRICTED_NPROBE = 32
+SQ8_SAMPLE = 20_000  # vectors whose per-dimension range trains the SQ8 index
 
 
 class IndexFileError(Exception):
@@ -56,39 +58,21 @@ class IndexFileError(Exception):
 
 @dataclass(frozen=True)
 class Plan:
-    """Which index to build for ``count`` vectors of ``dim`` dimensions."""
+    """Which index to build for ``count`` vectors: exact up to the flat limit, SQ8 above it."""
 
-    kind: str  # "flat" or "ivfpq"
-    nlist: int = 0
-    pq_m: int = 0
-    pq_bits: int = 8
+    kind: str  # "flat" or "sq8" (index_kinds.INDEX_KINDS)
 
     @staticmethod
-    def for_size(count: int, dim: int, flat_limit: int = FLAT_LIMIT) -> "Plan":
-        if count <= flat_limit:
-            return Plan("flat")
-        # ~4·sqrt(n) lists is the usual balance between list length and coarse-search cost.
-        nlist = int(min(65536, max(16, 4 * math.sqrt(count))))
-        # The most sub-quantisers that divide dim, up to PQ_BYTES (8 bits each).
-        pq_m = max(m for m in range(1, PQ_BYTES + 1) if dim % m == 0)
-        # k-means wants ~39 training points per centroid (FAISS's rule); 8 bits from ~10k vectors.
-        pq_bits = int(min(8, max(4, math.floor(math.log2(count / 39)))))
-        return Plan("ivfpq", nlist=nlist, pq_m=pq_m, pq_bits=pq_bits)
-
-
-def _new_index(plan: Plan, dim: int) -> faiss.Index:
-    if plan.kind == "flat":
-        return faiss.index_factory(dim, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
-    index = faiss.index_factory(dim, f"IVF{plan.nlist},PQ{plan.pq_m}x{plan.pq_bits}",
-                                faiss.METRIC_INNER_PRODUCT)
-    # Polysemous training only speeds up Hamming-distance filtering, which we never use, and it
-    # costs more than all the rest of training together.
-    index.do_polysemous_training = False
-    return index
+    def for_size(count: int, flat_limit: int = FLAT_LIMIT) -> "Plan":
+        return Plan("flat" if count <= flat_limit else "sq8")
 
 
 def _kind_of(index: faiss.Index) -> str:
-    return "flat" if isinstance(index, faiss.IndexIDMap2) else "ivfpq"
+    """The Plan kind of a loaded index ("other" for a form this version no longer builds)."""
+    if not isinstance(index, faiss.IndexIDMap2):
+        return "other"
+    inner = faiss.downcast_index(index.index)
+    return "sq8" if isinstance(inner, faiss.IndexScalarQuantizer) else "flat"
 
 
 def _read(path: Path) -> tuple[dict, bytes]:
@@ -139,7 +123,7 @@ class VectorIndex:
         try:
             loaded = cls._load(path, model_version, dim, flat_limit)
         except IndexFileError as exc:
-            index = cls(path, model_version, dim, _new_index(Plan("flat"), dim),
+            index = cls(path, model_version, dim, new_index("flat", dim, np.zeros((0, dim), np.float32)),
                         np.zeros(0, np.int64), flat_limit)
             index.rebuild(db, reason=str(exc))
             return index
@@ -206,10 +190,10 @@ class VectorIndex:
         """Build a fresh index from every vector of this model version in SQLite, then save it."""
         with self._lock:
             count = storage.count_sightings(db, self.model_version)
-            plan = Plan.for_size(count, self.dim, self.flat_limit)
-            index = _new_index(plan, self.dim)
-            if plan.kind == "ivfpq":
-                index.train(self._training_sample(db, max(plan.nlist * 40, 256 * 40)))
+            plan = Plan.for_size(count, self.flat_limit)
+            sample = (self._training_sample(db, SQ8_SAMPLE) if plan.kind == "sq8"
+                      else np.zeros((0, self.dim), np.float32))
+            index = new_index(plan.kind, self.dim, sample)
             parts = []
             for ids, vectors in storage.sighting_vectors(db, self.model_version):
                 self._check_dim(vectors)
@@ -260,7 +244,7 @@ class VectorIndex:
             if count != len(self.ids) or self.index.ntotal != count:
                 self.rebuild(db, reason=f"stale (count {self.index.ntotal}, database {count})")
                 return
-            if Plan.for_size(count, self.dim, self.flat_limit).kind != _kind_of(self.index):
+            if Plan.for_size(count, self.flat_limit).kind != _kind_of(self.index):
                 self.rebuild(db, reason=f"stale ({_kind_of(self.index)} index for {count} vectors)")
                 return
             if added or removed:
@@ -290,13 +274,7 @@ class VectorIndex:
                 allowed = np.fromiter(allowed_ids, dtype=np.int64)
                 if len(allowed) == 0:
                     return empty
-                selector = faiss.IDSelectorBatch(allowed)
-                if isinstance(self.index, faiss.IndexIVF):
-                    params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nlist)
-                else:
-                    params = faiss.SearchParameters(sel=selector)
-            elif isinstance(self.index, faiss.IndexIVF):
-                params = faiss.SearchParametersIVF(nprobe=min(UNRESTRICTED_NPROBE, self.index.nlist))
+                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
             if self.index.ntotal == 0:
                 return empty
             scores, ids = self.index.search(queries, k, params=params)

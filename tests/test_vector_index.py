@@ -127,16 +127,23 @@ def test_a_search_scores_only_the_allowed_sightings(world):
 
 
 def test_a_large_index_is_compressed_and_still_honours_the_allowed_set(world):
-    """Above the flat limit the index is IVF-PQ (forced here with a tiny limit on real vectors)."""
+    """Above the flat limit the index is SQ8 (forced here with a tiny limit on real vectors)."""
     db, cams, ids, path = world
-    assert Plan.for_size(FLAT_LIMIT, 1280).kind == "flat"
-    big = Plan.for_size(1_000_000, 1280)
-    assert (big.kind, big.pq_m, big.pq_bits) == ("ivfpq", 64, 8)
+    assert Plan.for_size(FLAT_LIMIT).kind == "flat" and Plan.for_size(FLAT_LIMIT + 1).kind == "sq8"
     index = open_index(db, path, flat_limit=10)
-    assert isinstance(index.index, faiss.IndexIVFPQ) and index.count == len(ids)
+    assert isinstance(faiss.downcast_index(index.index.index), faiss.IndexScalarQuantizer)
+    assert index.count == len(ids)
     allowed = [s.id for s in storage.list_sightings(db, camera_ids=[cams[0].id])]
-    _, found = index.search(queries(), 50, allowed_ids=allowed)
+    scores, found = index.search(queries(), 50, allowed_ids=allowed)
     assert set(found[found >= 0].tolist()) == set(allowed)
+    # 8 bits per dimension: scores stay within a hair of the exact cosine.
+    exact = open_index(db, path.with_name("exact.faiss"))
+    exact_scores, exact_found = exact.search(queries(), 50, allowed_ids=allowed)
+    for row in range(len(found)):
+        approx = dict(zip(found[row].tolist(), scores[row].tolist()))
+        for sid, score in zip(exact_found[row].tolist(), exact_scores[row].tolist()):
+            if sid >= 0:
+                assert abs(approx[sid] - score) < 0.02
     reloaded = open_index(db, path, flat_limit=10)
-    assert reloaded.status == "loaded" and isinstance(reloaded.index, faiss.IndexIVFPQ)
-    assert open_index(db, path).status.startswith("rebuilt: stale (ivfpq index")  # limit raised back
+    assert reloaded.status == "loaded" and reloaded.count == len(ids)
+    assert open_index(db, path).status.startswith("rebuilt: stale (sq8 index")  # limit raised back

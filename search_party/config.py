@@ -6,10 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from embeddings.detector import DETECTORS
 from search_party.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DETECTORS = ("picodet_s_416", "picodet_s_320", "yolox_nano")
 EMBEDDERS = ("trained", "imagenet")  # the re-ID head, or frozen ImageNet features (baseline)
 
 

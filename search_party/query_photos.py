@@ -39,6 +39,8 @@ class QueryPhotos:
     vectors: np.ndarray  # (n, dim) float32, unit rows
     model_version: str
     boxes: tuple[Box, ...] = ()  # the animal's box in each (upright) photo, when made from photos
+    # Person regions of each photo, for blurring the copy that is kept (never cropped or embedded).
+    person_boxes: tuple[tuple[Box, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if self.species not in SPECIES:
@@ -72,7 +74,7 @@ def query_from_photos(images: Sequence[ImageSource | np.ndarray], detector: PetD
     if len(images) > MAX_PHOTOS:
         raise UserError(f"{len(images)} photos given; choose at most {MAX_PHOTOS} where the "
                         f"{species} is clearly visible")
-    crops, boxes = [], []
+    crops, boxes, people = [], [], []
     for number, image in enumerate(images, start=1):
         if isinstance(image, np.ndarray):
             rgb = image
@@ -89,10 +91,11 @@ def query_from_photos(images: Sequence[ImageSource | np.ndarray], detector: PetD
                             f"{species} is clearly visible")
         box = max(found, key=lambda d: (_area(d.box), d.score)).box
         persons = detector.person_boxes(rgb)  # the same forward pass as detect()
+        people.append(tuple(persons))
         if persons:
             rgb = blur_beside(rgb, persons, keep=box)
         crops.append(crop_box(rgb, box, CROP_MARGIN))
         boxes.append(box)
     vectors = unit_rows(embedder.embed(crops))
     return QueryPhotos(species=species, vectors=vectors, model_version=embedder.version,
-                       boxes=tuple(boxes))
+                       boxes=tuple(boxes), person_boxes=tuple(people))

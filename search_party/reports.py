@@ -259,8 +259,10 @@ def read_photos(photos: list[bytes], species: str, detector: PetDetector,
         except ImageError as exc:
             raise ImageError(f"photo {number}: {exc}") from None
     query = query_from_photos(images, detector, embedder, species=species)
-    return [PhotoQuery(_kept_image(rgb, detector.person_boxes(rgb), box), box, species, vector)
-            for rgb, box, vector in zip(images, query.boxes, query.vectors)]
+    # Person boxes come from query_from_photos' own pass: asking the detector again here would
+    # rerun it on every photo but the last (it caches one frame).
+    return [PhotoQuery(_kept_image(rgb, list(persons), box), box, species, vector)
+            for rgb, box, vector, persons in zip(images, query.boxes, query.vectors, query.person_boxes)]
 
 
 def report_query(db: Database, lost_report_id: int, model_version: str) -> QueryPhotos | None:

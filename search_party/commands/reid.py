@@ -14,6 +14,19 @@ from search_party.config import load_settings
 from search_party.errors import UserError
 
 
+def read_labelled(directory: Path, ids_file: Path | None) -> tuple[set[str] | None, list]:
+    """The identities named by ``--ids`` (None: all) and the labelled images of DIRECTORY,
+    refused in one line when either path is not there."""
+    if not directory.is_dir():
+        raise UserError(f"{directory} is not a folder of <identity>/<image> files")
+    ids = None
+    if ids_file is not None:
+        if not ids_file.is_file():
+            raise UserError(f"--ids {ids_file}: no such file")
+        ids = reid_data.read_ids_file(ids_file)
+    return ids, reid_data.read_folder(directory, ids)
+
+
 @click.group(name="eval")
 def eval_group() -> None:
     """Measure the models on real labelled data."""
@@ -33,14 +46,7 @@ def eval_reid(directory: Path, as_json: bool, ids_file: Path | None, rerank: str
     Every image is a query against all the others, except the same dog in the same sequence;
     the trained model and the frozen ImageNet backbone are reported side by side.
     """
-    if not directory.is_dir():
-        raise UserError(f"{directory} is not a folder of <identity>/<image> files")
-    ids = None
-    if ids_file is not None:
-        if not ids_file.is_file():
-            raise UserError(f"--ids {ids_file}: no such file")
-        ids = reid_data.read_ids_file(ids_file)
-    items = reid_data.read_folder(directory, ids)
+    ids, items = read_labelled(directory, ids_file)
     if len(items) < 2:
         raise UserError(f"{directory} holds {len(items)} labelled image(s)"
                         f"{' of the listed identities' if ids is not None else ''}; need at least 2")

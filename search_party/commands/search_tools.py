@@ -16,6 +16,7 @@ from embeddings import reid_data
 from embeddings.embedder import SOURCES, Embedder
 from embeddings.images import load_rgb
 from search_party import scoring, search_bench, search_eval
+from search_party.commands.reid import read_labelled
 from search_party.config import PROJECT_ROOT, load_settings
 from search_party.errors import UserError
 from search_party.index_kinds import INDEX_KINDS
@@ -66,14 +67,7 @@ def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, id
                 false_ask_budget: float) -> None:
     """Lost-dog searches in a neighbourhood simulated from DIRECTORY (<identity>/<image>, optional
     labels.csv with path, identity, s): hit@1, hit@5, consent requests per search, recall."""
-    if not directory.is_dir():
-        raise UserError(f"{directory} is not a folder of <identity>/<image> files")
-    ids = None
-    if ids_file is not None:
-        if not ids_file.is_file():
-            raise UserError(f"--ids {ids_file}: no such file")
-        ids = reid_data.read_ids_file(ids_file)
-    items = reid_data.read_folder(directory, ids)
+    _, items = read_labelled(directory, ids_file)
     searched = len(search_eval.searchable_dogs(items))
     if searched == 0:
         raise UserError(f"{directory} has no dog with images from two or more sequences: nothing to "

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 
@@ -15,6 +16,23 @@ def default_threads() -> int:
     if env:
         return max(1, int(env))
     return max(1, os.cpu_count() or 1)
+
+
+def _weights_as_constants(path: Path) -> bytes:
+    """The graph with its weights no longer listed as inputs.
+
+    Older exporters (Paddle's, for PicoDet) list every weight among the graph's inputs as well,
+    which tells onnxruntime a caller may replace them at run time: it then folds no constants
+    and fuses nothing around them.  Dropping them from the inputs changes no output (largest
+    difference 1e-5) and makes PicoDet-S-416 about 28% faster on one thread here (32 → 23 ms).
+    """
+    model = onnx.load(str(path))
+    weights = {w.name for w in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    if len(inputs) < len(model.graph.input):
+        del model.graph.input[:]
+        model.graph.input.extend(inputs)
+    return model.SerializeToString()
 
 
 class OnnxModel:
@@ -32,7 +50,7 @@ class OnnxModel:
         # spinning, 1.46-1.76 without; one detector call alone costs about the same).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
-            str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+            _weights_as_constants(self.path), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_shapes = [i.shape for i in self.session.get_inputs()]

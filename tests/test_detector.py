@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from embeddings import boxes as bx
-from embeddings.detector import DETECTORS, Detection, PetDetector
+from embeddings.detector import DETECTORS, Detection, PetDetector, Shrunk
 from embeddings.images import load_rgb
 from embeddings.registry import ModelError
 
@@ -136,6 +136,30 @@ def test_detect_and_person_boxes_share_one_forward_pass(images, monkeypatch):
     assert _iou(mirrored[0].box, mirrored_dog) >= 0.6, mirrored[0].box
 
 
+@pytest.mark.parametrize("name", DETECTORS)
+def test_a_frame_shrunk_beforehand_gives_the_same_boxes(detectors, images, name):
+    # Video ingest shrinks frames itself (FFmpeg's scaler, in its decoding thread): boxes still
+    # come back in pixels of the full frame.
+    det = detectors[name]
+    rgb = images["zamba_dog_porch.jpg"]
+    shrunk = det.shrink(rgb)
+    assert shrunk.rgb.shape[1::-1] == det.input_size(768, 576)
+    assert det.detect(shrunk) == det.detect(rgb)
+    (dog,) = det.detect(shrunk)
+    assert _iou(dog.box, DOG_ON_PORCH) >= 0.75
+
+
+def test_a_frame_shrunk_to_the_wrong_size_is_refused(detectors, images):
+    # Tried: a 416×416 picture said to come from a 768×576 frame, for YOLOX (which letterboxes
+    # to 416×312), and a PicoDet input that is not square.
+    yolox, picodet = detectors["yolox_nano"], detectors["picodet_s_416"]
+    square = picodet.shrink(images["zamba_dog_porch.jpg"])
+    with pytest.raises(ValueError, match="must be shrunk to"):
+        yolox.detect(Shrunk(square.rgb, 768, 576))
+    with pytest.raises(ValueError, match="must be shrunk to"):
+        picodet.detect(Shrunk(square.rgb[:300], 768, 576))
+
+
 def test_person_boxes_never_come_out_of_detect(detectors, images):
     for det in detectors.values():
         for name, rgb in images.items():
@@ -171,3 +195,24 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
     scores = np.array([0.5, 0.9, 0.7], np.float32)
     assert bx.nms(boxes, scores, 0.5).tolist() == [1, 2]
     assert bx.nms(boxes[:0], scores[:0], 0.5).tolist() == []
+
+
+def test_picodet_weights_are_constants_and_outputs_unchanged(images):
+    # The published PicoDet graphs list every weight as an input too, which keeps onnxruntime
+    # from folding or fusing anything; the project's session drops them from the inputs.  The
+    # answer must be the same as the file's own, as published.
+    import onnxruntime as ort
+
+    from embeddings.registry import locate
+
+    det = PetDetector.load("picodet_s_416", threads=1)
+    model = det._graph.model
+    as_published = ort.InferenceSession(str(locate("picodet_s_416")),
+                                        providers=["CPUExecutionProvider"])
+    assert len(as_published.get_overridable_initializers()) > 100
+    assert model.session.get_overridable_initializers() == []
+    small = det.shrink(images["zamba_dog_porch.jpg"]).rgb
+    x = ((small.transpose(2, 0, 1) - det._graph._mean[:, None, None])
+         / det._graph._std[:, None, None])[None].astype(np.float32)
+    for ours, theirs in zip(model.run({"image": x}), as_published.run(None, {"image": x})):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4)

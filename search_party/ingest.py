@@ -37,7 +37,7 @@ from search_party import standing_searches, storage
 from search_party.config import Settings
 from search_party.db import open_db
 from search_party.errors import UserError
-from search_party.pipeline import process_clip
+from search_party.pipeline import DETECTOR_THREADS, process_clip
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def load_models(settings: Settings) -> Models:
     with _models_lock:
         if key not in _models:
             started = time.monotonic()
-            _models[key] = Models(PetDetector.load(settings.detector),
+            _models[key] = Models(PetDetector.load(settings.detector, threads=DETECTOR_THREADS),
                                   Embedder.load(cache_dir=settings.cache_dir, model=settings.embedder))
             log.info("models loaded in %.1f s", time.monotonic() - started)
         return _models[key]

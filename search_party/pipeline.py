@@ -5,7 +5,8 @@ Most of a clip's cost is decoding it, so little is spent beyond that: FFmpeg ski
 refers to, only a few frames a second are looked at, each is first shrunk to a small grey image
 for the motion test (all in the feed's own thread, search_party.video.feed), and only frames that
 moved (at most ``detect_fps`` a second while motion goes on), or that the detector has not seen
-for ``max_gap_seconds``, are converted to full-size RGB for the detector.
+for ``max_gap_seconds``, are shrunk for the detector (in the feed's thread too); only frames where
+it finds a pet are converted to full-size RGB, for their crops.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
+from embeddings.detector import Shrunk
 from embeddings.embedder import crop_box
 from search_party.sightings import (
     ClipResult,
@@ -34,15 +36,25 @@ from search_party.sightings import (
     unit_rows,
 )
 from search_party.tracking import CropCandidate, Track, Tracker, box_quality, crop_quality
-from search_party.video.decode import ClipInfo, probe_clip, upright_rgb
+from search_party.video.decode import ClipInfo, probe_clip, small_rgb, upright_rgb
 from search_party.video.feed import FrameFeed
 
 if TYPE_CHECKING:
-    from embeddings.detector import Detection, PetDetector
+    from embeddings.detector import Box, Detection, PetDetector
     from embeddings.embedder import Embedder
 
+# onnxruntime threads for the detector that ingest loads.  One: on two cores a second thread
+# saves 3 ms of a 23 ms PicoDet-416 call and costs 7 ms more CPU, which the decoder needs.
+DETECTOR_THREADS = 1
 # Skipping non-reference frames is worth it only when far more frames arrive than are looked at.
 SKIP_NONREF_FACTOR = 4
+
+
+def decode_threads() -> int:
+    """FFmpeg threads for the feed: every core but the one the detector works on.  On two cores
+    that is one thread, which decodes with a quarter less CPU than FFmpeg's own choice (frame
+    threads), and no decoding thread fights the detector for its core."""
+    return max(1, (os.cpu_count() or 1) - DETECTOR_THREADS)
 
 
 class StageTimer:
@@ -73,47 +85,74 @@ def clip_start(info: ClipInfo, given: datetime | None) -> tuple[datetime, str]:
 
 
 class _ClipRun:
-    """One clip's pass over the frames the feed hands over: detector, tracker, best crops."""
+    """One clip's pass over the frames the feed hands over: detector, tracker, best crops, and
+    the crops' vectors, embedded as soon as a track ends (while the feed decodes on)."""
 
-    def __init__(self, info: ClipInfo, detector: PetDetector, options: IngestOptions,
-                 timer: StageTimer) -> None:
+    def __init__(self, info: ClipInfo, detector: PetDetector, embedder: Embedder,
+                 options: IngestOptions, timer: StageTimer) -> None:
         self.info = info
         self.detector = detector
+        self.embedder = embedder
         self.options = options
         self.timer = timer
         self.tracker = Tracker(options.track_max_age_seconds)
-        self.ended: list[Track] = []
+        self.tracks_ended = 0
+        self.animals: list[tuple[Track, np.ndarray]] = []  # each with its crops' unit vectors
         self.feed = FrameFeed(
             info, sample_fps=options.sample_fps, detect_fps=options.detect_fps,
             max_gap_seconds=options.max_gap_seconds,
             motion_threshold=options.motion_threshold, motion_width=options.motion_width,
             skip_nonref=info.fps >= SKIP_NONREF_FACTOR * options.sample_fps,
+            decode_threads=decode_threads(), prepare=self.shrink,
         )
+
+    def shrink(self, frame: av.VideoFrame) -> Shrunk:
+        """The frame as the detector's input, made in the feed's thread."""
+        width, height = self.info.width, self.info.height
+        small = small_rgb(frame, self.info.rotation, *self.detector.input_size(width, height))
+        return Shrunk(small, width, height)
 
     def run(self, progress: Callable[[float], None] | None) -> None:
         duration = self.info.duration_seconds or 1.0
         for item in self.feed:
             if item.frame is not None:
-                self.look(item.seconds, item.frame)
+                self.look(item.seconds, item.frame, item.prepared)
             with self.timer("track"):
-                self.ended.extend(self.tracker.expire(item.seconds))
+                ended = self.tracker.expire(item.seconds)
+            self.keep_animals(ended)
             if progress is not None:
                 progress(min(1.0, item.seconds / duration))
-        self.ended.extend(self.tracker.finish())
+        self.keep_animals(self.tracker.finish())
         for stage, ms in self.feed.ms.items():
             self.timer.ms[stage] += ms
 
-    def look(self, seconds: float, frame: av.VideoFrame) -> None:
-        with self.timer("convert"):
-            rgb = upright_rgb(frame, self.info.rotation)
-        with self.timer("detect"):
-            pets = self.detector.detect(rgb)
-        if pets:
-            self.track(seconds, rgb, pets)
+    def keep_animals(self, tracks: list[Track]) -> None:
+        """Embed the crops of the ended tracks that are animals (while the feed decodes on);
+        drop the rest."""
+        self.tracks_ended += len(tracks)
+        animals = [t for t in tracks if _is_animal(t, self.options)]
+        if not animals:
+            return
+        with self.timer("embed"):
+            vectors = unit_rows(self.embedder.embed([c.rgb for t in animals for c in t.crops]))
+        offset = 0
+        for track in animals:
+            self.animals.append((track, vectors[offset:offset + len(track.crops)]))
+            offset += len(track.crops)
 
-    def track(self, seconds: float, rgb: np.ndarray, pets: list[Detection]) -> None:
+    def look(self, seconds: float, frame: av.VideoFrame, shrunk: Shrunk) -> None:
         with self.timer("detect"):
-            persons = self.detector.person_boxes(rgb)  # the same forward pass as detect()
+            pets = self.detector.detect(shrunk)
+        if not pets:
+            return
+        with self.timer("detect"):
+            persons = self.detector.person_boxes(shrunk)  # the same forward pass as detect()
+        with self.timer("convert"):  # full-size pixels only where there is a pet to crop
+            rgb = upright_rgb(frame, self.info.rotation)
+        self.track(seconds, rgb, pets, persons)
+
+    def track(self, seconds: float, rgb: np.ndarray, pets: list[Detection],
+              persons: list[Box]) -> None:
         with self.timer("track"):
             joined = self.tracker.update(seconds, [(p.label, p.score, p.box) for p in pets])
             shown_frame: np.ndarray | None = None
@@ -148,31 +187,23 @@ def _is_animal(track: Track, options: IngestOptions) -> bool:
     return sum(best) / hits >= options.min_still_score
 
 
-def _sightings(tracks: list[Track], embedder: Embedder, start: datetime,
-               timer: StageTimer) -> tuple[list[SightingDraft], int]:
-    crops = [c.rgb for t in tracks for c in t.crops]
-    with timer("embed"):
-        vectors = (unit_rows(embedder.embed(crops)) if crops
-                   else np.zeros((0, embedder.dim), np.float32))
-    drafts, offset = [], 0
-    with timer("thumbnail"):
-        for track in tracks:
-            k = len(track.crops)
-            crop_vectors = vectors[offset:offset + k]
-            offset += k
-            best = track.crops[0]
-            drafts.append(SightingDraft(
-                label=track.label,
-                first_time=start + timedelta(seconds=track.observations[0].seconds),
-                last_time=start + timedelta(seconds=track.last.seconds),
-                box=best.box,
-                score=track.best_score,
-                thumbnail_jpeg=thumbnail_jpeg(best.rgb, []),  # blurred already
-                vector=aggregate(crop_vectors),
-                crop_vectors=crop_vectors,
-                model_version=embedder.version,
-            ))
-    return drafts, len(crops)
+def _sightings(animals: list[tuple[Track, np.ndarray]], model_version: str,
+               start: datetime) -> list[SightingDraft]:
+    drafts = []
+    for track, crop_vectors in sorted(animals, key=lambda a: a[0].observations[0].seconds):
+        best = track.crops[0]
+        drafts.append(SightingDraft(
+            label=track.label,
+            first_time=start + timedelta(seconds=track.observations[0].seconds),
+            last_time=start + timedelta(seconds=track.last.seconds),
+            box=best.box,
+            score=track.best_score,
+            thumbnail_jpeg=thumbnail_jpeg(best.rgb, []),  # blurred already
+            vector=aggregate(crop_vectors),
+            crop_vectors=crop_vectors,
+            model_version=model_version,
+        ))
+    return drafts
 
 
 def process_clip(
@@ -196,11 +227,10 @@ def process_clip(
         info = probe_clip(path, max_clip_seconds=options.max_clip_seconds,
                           max_pixels=options.max_pixels)
     start, source = clip_start(info, start_time)
-    run = _ClipRun(info, detector, options, timer)
+    run = _ClipRun(info, detector, embedder, options, timer)
     run.run(progress)
-    kept = [t for t in run.ended if _is_animal(t, options)]
-    kept.sort(key=lambda t: t.observations[0].seconds)
-    drafts, embedded = _sightings(kept, embedder, start, timer)
+    with timer("thumbnail"):
+        drafts = _sightings(run.animals, embedder.version, start)
     if progress is not None:
         progress(1.0)
     stats = IngestStats(
@@ -209,13 +239,13 @@ def process_clip(
         frames_decoded=run.feed.counts.decoded,
         frames_motion_checked=run.feed.counts.motion_checked,
         frames_detected=run.feed.counts.detected,
-        crops_embedded=embedded,
+        crops_embedded=sum(len(vectors) for _, vectors in run.animals),
         ms_per_stage=dict(timer.ms),
         width=info.width,
         height=info.height,
         codec=info.codec,
         frames_in_clip=info.frame_count,
         frames_corrupt=run.feed.counts.corrupt,
-        tracks=len(run.ended),
+        tracks=run.tracks_ended,
     )
     return ClipResult(drafts, stats, start_time=start, start_source=source, info=info)

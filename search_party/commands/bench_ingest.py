@@ -18,13 +18,12 @@ import click
 
 from embeddings.detector import DETECTORS, PetDetector
 from embeddings.embedder import SOURCES, Embedder, crop_box
-from embeddings.onnx_session import default_threads
 from search_party.config import load_settings
-from search_party.pipeline import process_clip
+from search_party.pipeline import DETECTOR_THREADS, decode_threads, process_clip
 from search_party.sightings import ClipResult, IngestOptions
 from search_party.video.decode import ClipInfo, probe_clip, upright_rgb
 
-STAGES = ("probe", "decode", "motion", "convert", "detect", "track", "redact", "embed", "thumbnail")
+STAGES = ("probe", "decode", "motion", "prepare", "convert", "detect", "track", "redact", "embed", "thumbnail")
 
 
 def decode_alone(path: Path) -> float:
@@ -82,7 +81,8 @@ def run_bench(path: Path, detector: PetDetector, embedder: Embedder, repeats: in
         "repeats": repeats,
         "detector": detector.name,
         "embedder": embedder.version,
-        "threads": default_threads(),
+        "detector_threads": DETECTOR_THREADS,
+        "decode_threads": decode_threads(),
         "sample_fps": options.sample_fps,
         "max_gap_seconds": options.max_gap_seconds,
     }
@@ -104,8 +104,8 @@ def _table(r: dict) -> str:
         ("sightings", f"{r['sightings']} ({', '.join(r['labels']) or 'none'})"),
         ("ms per stage", stages),
         ("settings", f"{r['sample_fps']:g} fps sampled, detector at least every "
-                     f"{r['max_gap_seconds']:g} s; {r['detector']}, {r['embedder']}, "
-                     f"{r['threads']} threads"),
+                     f"{r['max_gap_seconds']:g} s; {r['detector']} on {r['detector_threads']} "
+                     f"thread(s) beside {r['decode_threads']} decoding, {r['embedder']}"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -127,7 +127,7 @@ def ingest(clip: Path, as_json: bool, repeats: int, detector_name: str | None,
     options = IngestOptions()
     probe_clip(clip, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
     settings = load_settings()
-    detector = PetDetector.load(detector_name or settings.detector)
+    detector = PetDetector.load(detector_name or settings.detector, threads=DETECTOR_THREADS)
     embedder = Embedder.load(settings.cache_dir, model=embedder_model or settings.embedder)
     result = run_bench(clip, detector, embedder, repeats, options)
     click.echo(json.dumps(result) if as_json else _table(result))

@@ -3,7 +3,8 @@
 FFmpeg's decoding, its scaler and onnxruntime all release the GIL, so while the detector works
 on one frame this thread is already decoding the next ones: on two cores the decoder fills the
 gaps the detector's threads leave.  Only sampled frames cross over, through a short queue, and
-only those the detector must see carry their pixels.
+only those the detector must see carry their pixels, already shrunk for it (``prepare``) so the
+detector's thread, the slower of the two, spends its time in the detector alone.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import av
 
@@ -29,10 +31,11 @@ QUEUE_FRAMES = 8  # enough to ride out one slow detector call; bounded so memory
 @dataclass
 class FeedItem:
     """A sampled frame's time; ``frame`` is set when the detector must look at it
-    (``FrameSampler.wants_detector``)."""
+    (``FrameSampler.wants_detector``), and ``prepared`` is then what ``prepare`` made of it."""
 
     seconds: float
     frame: av.VideoFrame | None
+    prepared: Any = None
 
 
 @dataclass
@@ -49,12 +52,15 @@ class FrameFeed:
 
     def __init__(self, info: ClipInfo, *, sample_fps: float, detect_fps: float,
                  max_gap_seconds: float, motion_threshold: float, motion_width: int,
-                 skip_nonref: bool) -> None:
+                 skip_nonref: bool, decode_threads: int = 0,
+                 prepare: Callable[[av.VideoFrame], Any] | None = None) -> None:
         self.info = info
+        self.prepare = prepare
         self.sampler = FrameSampler(sample_fps, detect_fps, max_gap_seconds)
         self.motion = MotionDetector(motion_threshold)
         self.motion_width = motion_width
         self.skip_nonref = skip_nonref
+        self.decode_threads = decode_threads
         self.counts = FeedCounts()
         self.ms: dict[str, float] = defaultdict(float)  # stages timed in the feed thread
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -86,7 +92,8 @@ class FrameFeed:
 
     def _produce(self) -> None:
         try:
-            frames = decode_frames(self.info, skip_nonref=self.skip_nonref)
+            frames = decode_frames(self.info, skip_nonref=self.skip_nonref,
+                                   threads=self.decode_threads)
             try:
                 self._pump(frames)
             finally:
@@ -116,7 +123,15 @@ class FrameFeed:
             self.ms["motion"] += (time.perf_counter() - start) * 1000.0
             look = self.sampler.wants_detector(timed.seconds, moved)
             counts.detected += look
-            self._put(FeedItem(timed.seconds, timed.frame if look else None))
+            if not look:
+                self._put(FeedItem(timed.seconds, None))
+                continue
+            prepared = None
+            if self.prepare is not None:
+                start = time.perf_counter()
+                prepared = self.prepare(timed.frame)
+                self.ms["prepare"] += (time.perf_counter() - start) * 1000.0
+            self._put(FeedItem(timed.seconds, timed.frame, prepared))
 
     def _check_corruption(self) -> None:
         counts = self.counts

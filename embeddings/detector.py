@@ -64,7 +64,7 @@ class _Decoded:
 class Shrunk:
     """A frame already shrunk to the graph's input (``PetDetector.input_size``), with the size
     it came from; boxes found in it are given in pixels of that original size.  Video ingest
-    makes these with FFmpeg's scaler in its decoding thread, a quarter of Pillow's cost."""
+    shrinks frames in its decoding thread, so the detector's thread only runs the graph."""
 
     rgb: np.ndarray  # h×w×3 uint8
     width: int

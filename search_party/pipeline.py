@@ -5,8 +5,8 @@ Most of a clip's cost is decoding it, so little is spent beyond that: FFmpeg ski
 refers to, only a few frames a second are looked at, each is first shrunk to a small grey image
 for the motion test (all in the feed's own thread, search_party.video.feed), and only frames that
 moved (at most ``detect_fps`` a second while motion goes on), or that the detector has not seen
-for ``max_gap_seconds``, are shrunk for the detector (in the feed's thread too); only frames where
-it finds a pet are converted to full-size RGB, for their crops.
+for ``max_gap_seconds``, are converted to full-size RGB and shrunk to the detector's input, still
+in the feed's thread, so the detector's thread does little but run the detector.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ from search_party.sightings import (
     unit_rows,
 )
 from search_party.tracking import CropCandidate, Track, Tracker, box_quality, crop_quality
-from search_party.video.decode import ClipInfo, probe_clip, small_rgb, upright_rgb
+from search_party.video.decode import ClipInfo, probe_clip, upright_rgb
 from search_party.video.feed import FrameFeed
 
 if TYPE_CHECKING:
@@ -84,6 +85,14 @@ def clip_start(info: ClipInfo, given: datetime | None) -> tuple[datetime, str]:
     return datetime.fromtimestamp(os.stat(info.path).st_mtime, tz=timezone.utc), "file"
 
 
+@dataclass(frozen=True)
+class _Look:
+    """A frame the detector must see: upright full-size RGB (for crops) and the detector's input."""
+
+    rgb: np.ndarray
+    shrunk: Shrunk
+
+
 class _ClipRun:
     """One clip's pass over the frames the feed hands over: detector, tracker, best crops, and
     the crops' vectors, embedded as soon as a track ends (while the feed decodes on)."""
@@ -103,20 +112,19 @@ class _ClipRun:
             max_gap_seconds=options.max_gap_seconds,
             motion_threshold=options.motion_threshold, motion_width=options.motion_width,
             skip_nonref=info.fps >= SKIP_NONREF_FACTOR * options.sample_fps,
-            decode_threads=decode_threads(), prepare=self.shrink,
+            prepare=self.prepare, decode_threads=decode_threads(),
         )
 
-    def shrink(self, frame: av.VideoFrame) -> Shrunk:
-        """The frame as the detector's input, made in the feed's thread."""
-        width, height = self.info.width, self.info.height
-        small = small_rgb(frame, self.info.rotation, *self.detector.input_size(width, height))
-        return Shrunk(small, width, height)
+    def prepare(self, frame: av.VideoFrame) -> _Look:
+        """Made in the feed's thread, which has time to spare while the detector works."""
+        rgb = upright_rgb(frame, self.info.rotation)
+        return _Look(rgb, self.detector.shrink(rgb))
 
     def run(self, progress: Callable[[float], None] | None) -> None:
         duration = self.info.duration_seconds or 1.0
         for item in self.feed:
-            if item.frame is not None:
-                self.look(item.seconds, item.frame, item.prepared)
+            if item.look is not None:
+                self.look(item.seconds, item.look)
             with self.timer("track"):
                 ended = self.tracker.expire(item.seconds)
             self.keep_animals(ended)
@@ -140,16 +148,13 @@ class _ClipRun:
             self.animals.append((track, vectors[offset:offset + len(track.crops)]))
             offset += len(track.crops)
 
-    def look(self, seconds: float, frame: av.VideoFrame, shrunk: Shrunk) -> None:
+    def look(self, seconds: float, look: _Look) -> None:
         with self.timer("detect"):
-            pets = self.detector.detect(shrunk)
-        if not pets:
-            return
-        with self.timer("detect"):
-            persons = self.detector.person_boxes(shrunk)  # the same forward pass as detect()
-        with self.timer("convert"):  # full-size pixels only where there is a pet to crop
-            rgb = upright_rgb(frame, self.info.rotation)
-        self.track(seconds, rgb, pets, persons)
+            pets = self.detector.detect(look.shrunk)
+            if not pets:
+                return
+            persons = self.detector.person_boxes(look.shrunk)  # the same forward pass
+        self.track(seconds, look.rgb, pets, persons)
 
     def track(self, seconds: float, rgb: np.ndarray, pets: list[Detection],
               persons: list[Box]) -> None:

@@ -23,7 +23,7 @@ from search_party.pipeline import DETECTOR_THREADS, decode_threads, process_clip
 from search_party.sightings import ClipResult, IngestOptions
 from search_party.video.decode import ClipInfo, probe_clip, upright_rgb
 
-STAGES = ("probe", "decode", "motion", "prepare", "convert", "detect", "track", "redact", "embed", "thumbnail")
+STAGES = ("probe", "decode", "motion", "prepare", "detect", "track", "redact", "embed", "thumbnail")
 
 
 def decode_alone(path: Path) -> float:

@@ -299,18 +299,6 @@ def small_grey(frame: av.VideoFrame, width: int) -> np.ndarray:
     return ((s[0::2, 0::2] + s[0::2, 1::2] + s[1::2, 0::2] + s[1::2, 1::2]) >> 2).astype(np.uint8)
 
 
-def small_rgb(frame: av.VideoFrame, rotation: int, width: int, height: int) -> np.ndarray:
-    """The upright frame shrunk to ``width``×``height`` RGB by FFmpeg's scaler, each pixel the
-    mean of the area it covers: about 1 ms for a 720p frame, where converting it whole to RGB and
-    shrinking that with Pillow costs 5 ms."""
-    turned = rotation in (90, 270)
-    small = frame.reformat(width=height if turned else width, height=width if turned else height,
-                           format="rgb24", interpolation="AREA").to_ndarray()
-    if rotation:
-        small = np.ascontiguousarray(np.rot90(small, rotation // 90))
-    return small
-
-
 def upright_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:
     """The full-resolution frame as H×W×3 uint8 RGB, turned upright as a player would show it."""
     rgb = frame.to_ndarray(format="rgb24")

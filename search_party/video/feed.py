@@ -3,8 +3,9 @@
 FFmpeg's decoding, its scaler and onnxruntime all release the GIL, so while the detector works
 on one frame this thread is already decoding the next ones: on two cores the decoder fills the
 gaps the detector's threads leave.  Only sampled frames cross over, through a short queue, and
-only those the detector must see carry their pixels, already shrunk for it (``prepare``) so the
-detector's thread, the slower of the two, spends its time in the detector alone.
+only those the detector must see carry their pixels, already prepared for it (``prepare``: in
+ingest, converted to RGB and shrunk to the detector's input) so that the detector's thread, the
+busier of the two, spends its time in the detector.
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ QUEUE_FRAMES = 8  # enough to ride out one slow detector call; bounded so memory
 
 @dataclass
 class FeedItem:
-    """A sampled frame's time; ``frame`` is set when the detector must look at it
-    (``FrameSampler.wants_detector``), and ``prepared`` is then what ``prepare`` made of it."""
+    """A sampled frame's time; ``look`` is set when the detector must look at it
+    (``FrameSampler.wants_detector``): what ``prepare`` made of the frame for it."""
 
     seconds: float
-    frame: av.VideoFrame | None
-    prepared: Any = None
+    look: Any = None
 
 
 @dataclass
@@ -52,8 +52,8 @@ class FrameFeed:
 
     def __init__(self, info: ClipInfo, *, sample_fps: float, detect_fps: float,
                  max_gap_seconds: float, motion_threshold: float, motion_width: int,
-                 skip_nonref: bool, decode_threads: int = 0,
-                 prepare: Callable[[av.VideoFrame], Any] | None = None) -> None:
+                 skip_nonref: bool, prepare: Callable[[av.VideoFrame], Any],
+                 decode_threads: int = 0) -> None:
         self.info = info
         self.prepare = prepare
         self.sampler = FrameSampler(sample_fps, detect_fps, max_gap_seconds)
@@ -124,14 +124,12 @@ class FrameFeed:
             look = self.sampler.wants_detector(timed.seconds, moved)
             counts.detected += look
             if not look:
-                self._put(FeedItem(timed.seconds, None))
+                self._put(FeedItem(timed.seconds))
                 continue
-            prepared = None
-            if self.prepare is not None:
-                start = time.perf_counter()
-                prepared = self.prepare(timed.frame)
-                self.ms["prepare"] += (time.perf_counter() - start) * 1000.0
-            self._put(FeedItem(timed.seconds, timed.frame, prepared))
+            start = time.perf_counter()
+            prepared = self.prepare(timed.frame)
+            self.ms["prepare"] += (time.perf_counter() - start) * 1000.0
+            self._put(FeedItem(timed.seconds, prepared))
 
     def _check_corruption(self) -> None:
         counts = self.counts

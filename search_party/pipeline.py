@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from embeddings.embedder import Embedder
 
 # onnxruntime threads for the detector that ingest loads.  One: on two cores a second thread
-# saves 3 ms of a 23 ms PicoDet-416 call and costs 7 ms more CPU, which the decoder needs.
+# saves at most 4 ms of a 24 ms PicoDet-416 call and costs 8 ms or more of CPU, which the
+# decoder needs.
 DETECTOR_THREADS = 1
 # Skipping non-reference frames is worth it only when far more frames arrive than are looked at.
 SKIP_NONREF_FACTOR = 4

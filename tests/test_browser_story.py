@@ -35,7 +35,7 @@ from playwright.sync_api import expect, sync_playwright
 from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_frame, write_clip
 from owner_world import CAMERA, LAST_SEEN, OWNER_PHOTO, PERSON_PHOTO
 from search_party.db import utcnow
-from web_helpers import PASSWORD, ROOT, make_web_settings
+from web_helpers import PASSWORD, ROOT, settings_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser-story"
@@ -66,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: run scripts/browser.sh (make test does)")
     data_dir = tmp_path_factory.mktemp("story") / "data"
-    make_web_settings(data_dir)  # shares the exported ImageNet embedder with the other tests
+    settings_for(data_dir)  # shares the exported ImageNet embedder with the other tests
     port = _free_port()
     env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(data_dir), "SEARCH_PARTY_EMBEDDER": "imagenet",
            "SEARCH_PARTY_DETECTOR": "picodet_s_416", "TZ": "UTC"}

@@ -12,7 +12,8 @@ import pytest
 from search_party import storage
 from search_party.db import open_db
 from search_party.vector_index import VectorIndex, _read
-from test_jobs import ROOT, make_settings, worker_env
+from domain_world import settings_for
+from test_jobs import ROOT, worker_env
 
 PUPPY = ROOT / "tests" / "fixtures" / "videos" / "dog_puppy_indoor_4s_480p.mp4"
 
@@ -24,7 +25,7 @@ def run(settings, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def settings(tmp_path):
-    return make_settings(tmp_path / "data")
+    return settings_for(tmp_path / "data")
 
 
 def add_opted_in_camera(settings) -> None:

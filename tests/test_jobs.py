@@ -18,26 +18,15 @@ from pathlib import Path
 import pytest
 from huey import RedisHuey, SqliteHuey
 
+from domain_world import settings_for
 from search_party import ingest, jobs, storage
 from search_party.config import Settings, load_settings
 from search_party.db import open_db
 from search_party.errors import UserError
 from short_clips import SECONDS, dog_clip
-from sighting_drafts import embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 THROUGHPUT_CLIPS = 100
-
-
-def make_settings(data_dir: Path) -> Settings:
-    """A data folder whose model cache is the project's (the ONNX export is made once)."""
-    embedder()  # exports the ImageNet embedder into data/models if this machine has not yet
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if not (data_dir / "models").exists():
-        (data_dir / "models").symlink_to(ROOT / "data" / "models", target_is_directory=True)
-    settings = Settings(data_dir=data_dir, detector="picodet_s_416", embedder="imagenet")
-    settings.prepare_dirs()
-    return settings
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -87,7 +76,7 @@ def clip_rows(db, clip_id: int) -> tuple[int, int]:
 
 
 def test_a_worker_killed_inside_the_commit_leaves_nothing_and_the_clip_completes_once(tmp_path):
-    settings = make_settings(tmp_path / "data")
+    settings = settings_for(tmp_path / "data")
     log = tmp_path / "worker.log"
     db = open_db(settings.db_path)
     camera = opted_in_camera(db)
@@ -126,7 +115,7 @@ def test_a_hundred_clips_queued_at_once_are_each_processed_exactly_once(tmp_path
     """Throughput run.  Also in the same queue: the first clip enqueued twice more (duplicate
     messages), the first file volunteered again (a duplicate upload), and two bad files: a text
     file named .mp4 and a zero-length .mp4."""
-    settings = make_settings(tmp_path / "data")
+    settings = settings_for(tmp_path / "data")
     log = tmp_path / "worker.log"
     db = open_db(settings.db_path)
     camera = opted_in_camera(db)
@@ -178,7 +167,7 @@ def test_a_hundred_clips_queued_at_once_are_each_processed_exactly_once(tmp_path
 
 
 def test_recovery_requeues_a_dead_workers_clip_and_fails_one_that_keeps_killing_workers(tmp_path):
-    settings = make_settings(tmp_path / "data")
+    settings = settings_for(tmp_path / "data")
     db = open_db(settings.db_path)
     camera = opted_in_camera(db)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
@@ -207,7 +196,7 @@ def test_recovery_requeues_a_dead_workers_clip_and_fails_one_that_keeps_killing_
 
 
 def test_the_queue_is_sqlite_by_default_and_redis_when_a_url_is_set(tmp_path, monkeypatch):
-    settings = make_settings(tmp_path / "data")
+    settings = settings_for(tmp_path / "data")
     queue = jobs.make_queue(settings)
     assert isinstance(queue.huey, SqliteHuey)
     assert Path(queue.huey.storage.filename) == settings.data_dir / "queue.db"

@@ -34,7 +34,7 @@ from owner_world import OWNER_PHOTO, client_for
 from search_party import cameras, camera_tokens, ingest, jobs, users
 from search_party.db import utcnow
 from web import create_app
-from web_helpers import DOG_CLIP, api, app_config, db_of, make_web_settings
+from web_helpers import DOG_CLIP, api, app_config, db_of, settings_for
 
 HOST = "search-party.test"
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -43,7 +43,7 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 @pytest.fixture(scope="module")
 def app(tmp_path_factory) -> Flask:
     """One app for the module (hypothesis runs many examples against it)."""
-    return create_app(app_config(make_web_settings(tmp_path_factory.mktemp("web") / "data")))
+    return create_app(app_config(settings_for(tmp_path_factory.mktemp("web") / "data")))
 
 
 @pytest.fixture(scope="module")
@@ -360,7 +360,7 @@ def test_debug_is_off_and_a_crash_shows_no_traceback(tmp_path, monkeypatch):
     """Tried: an app made as `search-party serve` makes it, and a view that raises."""
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
     monkeypatch.setenv("SEARCH_PARTY_SECRET_KEY", "k" * 40)
-    app = create_app({"SETTINGS": make_web_settings(tmp_path / "data")})
+    app = create_app({"SETTINGS": settings_for(tmp_path / "data")})
     assert app.debug is False and app.testing is False
 
     @app.get("/boom")

@@ -24,7 +24,7 @@ from search_party.agent import Agent
 from search_party.errors import UserError
 from web import create_app
 from web_helpers import (DOG_CLIP, PEOPLE_CLIP, ROOT, LiveServer, add_opted_in_camera, app_config, db_of,
-                         make_web_settings)
+                         settings_for)
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def test_serve_runs_the_worker_that_processes_uploaded_clips(tmp_path, clip_fold
     """`search-party serve` (web + worker) on a prepared data folder; the agent uploads the two
     real clips; the worker finishes them: the dog clip with a dog sighting, the people clip with
     none."""
-    settings = make_web_settings(tmp_path / "data")
+    settings = settings_for(tmp_path / "data")
     app = create_app(app_config(settings))
     with db_of(app) as db:
         from search_party import users

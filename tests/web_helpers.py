@@ -27,6 +27,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from domain_world import settings_for
 from search_party import cameras, ingest, jobs, storage, users
 from search_party.config import Settings
 from search_party.db import open_db
@@ -40,19 +41,6 @@ PASSWORD = "a long enough passphrase"
 _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 
-def make_web_settings(data_dir: Path) -> Settings:
-    """Settings for a data folder that shares the project's exported ONNX graphs."""
-    from sighting_drafts import embedder
-
-    embedder()  # exports the ImageNet embedder into data/models if this machine has not yet
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if not (data_dir / "models").exists():
-        (data_dir / "models").symlink_to(ROOT / "data" / "models", target_is_directory=True)
-    settings = Settings(data_dir=data_dir, detector="picodet_s_416", embedder="imagenet")
-    settings.prepare_dirs()
-    return settings
-
-
 def app_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return {"SETTINGS": settings, "TESTING": True, "RATELIMIT_ENABLED": False, "ENQUEUE_CLIPS": False,
             "PUBLIC_URL": "http://search-party.test", **overrides}
@@ -61,7 +49,7 @@ def app_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def web_settings(tmp_path: Path) -> Settings:
-    return make_web_settings(tmp_path / "data")
+    return settings_for(tmp_path / "data")
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ Sighting ids only grow (AUTOINCREMENT, and clips are stored one transaction at a
   sightings (matching.find_candidates);
 - ``rescore_new_sightings`` runs right after a clip's sightings are stored (the ingest task calls
   it): each active search scores the new sightings inside its fence at once
-  (matching.rescore_sighting), and a hit that is the same visit as a sighting the search already
-  matched joins it instead of asking again (matching.same_visit);
+  (matching.rescore_sighting); its hits are merged into visits by search_report's rule
+  (scoring.merge_visits), and a visit that is the same as a sighting the search already matched
+  joins it instead of asking again (matching.same_visit);
 - the worker's periodic task runs the same catch-up, so a sighting stored by a worker that died
   before it could re-score is still scored: SQLite, not a message, says what is left to do.
 
@@ -28,7 +29,7 @@ from datetime import datetime
 import numpy as np
 from sqlite_utils import Database
 
-from search_party import consent, matching
+from search_party import consent, matching, scoring
 from search_party.db import to_db_time, utcnow, write_transaction
 from search_party.reports import LostReport, get_lost_report, report_query
 from search_party.vector_index import VectorIndex
@@ -97,6 +98,7 @@ def _score_new(db: Database, report: LostReport, through: int, now: datetime) ->
         "SELECT sighting_id FROM matches WHERE lost_report_id = ? AND sighting_id IS NOT NULL",
         [report.id])]
     fence = _fence(report)
+    cameras = matching.fenced_cameras(db, fence)  # one fence, whatever the model version
     visits, compared, scored = [], {}, 0
     versions = [r[0] for r in db.execute("SELECT DISTINCT model_version FROM sightings "
                                          "WHERE id > ? AND id <= ?", [report.scored_through, through])]
@@ -105,16 +107,25 @@ def _score_new(db: Database, report: LostReport, through: int, now: datetime) ->
         if query is None:
             continue
         search = matching.StandingSearch(report.id, fence, query)
-        fenced = matching.fenced_sightings(db, fence, version, query.species)
+        fenced = matching.fenced_sightings(db, fence, version, query.species, cameras)
         fresh = fenced[(fenced > report.scored_through) & (fenced <= through)]
         scored += len(fresh)
         for camera_id, count in _per_camera(db, fresh).items():
             compared[camera_id] = compared.get(camera_id, 0) + count
-        for sighting_id in fresh.tolist():
-            for hit in matching.rescore_sighting(db, sighting_id, [search]):
-                # A later clip of a visit this search already asked about joins that request.
-                same = tuple(m for m in matched if matching.same_visit(db, m, hit.sighting_id))
-                visits.append(((*same, hit.sighting_id), hit.score))
+        hits = [hit for sighting_id in fresh.tolist()
+                for hit in matching.rescore_sighting(db, sighting_id, [search])]
+        if not hits:
+            continue
+        # The new hits become visits by search_report's own rule (several clips of one visit
+        # scored in one run are one candidate), and a visit that is the same as one this search
+        # already asked about joins that request (record_candidates skips it).
+        for visit in scoring.merge_visits(
+                matching._scored(db, np.array([h.sighting_id for h in hits], dtype=np.int64),
+                                 np.array([h.score for h in hits])),
+                query.vectors, agree=scoring.same_visit_for(version)):
+            same = tuple(m for m in matched
+                         if any(matching.same_visit(db, m, s) for s in visit.sighting_ids))
+            visits.append(((*visit.sighting_ids, *same), visit.score))
     visits.sort(key=lambda v: -v[1])
     new = consent.record_candidates(db, report.id, visits, compared=compared, now=now)
     return SearchRun(report.id, scored, new, [])

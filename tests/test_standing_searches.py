@@ -73,3 +73,24 @@ def test_a_search_only_rescores_sightings_in_its_own_fence(tmp_path):
     (run,) = standing_searches.rescore_new_sightings(db, now=NOW)
     assert run.sightings_compared == 1
     assert [m.camera_id for m in consent.matches_of_report(db, report.id)] == [near.id]
+
+
+def test_two_new_clips_of_one_visit_scored_in_one_run_are_asked_once(tmp_path):
+    db = open_db(tmp_path / "sp.db")
+    owner = users.create_user(db, "owner@example.org")
+    cam = camera(db, "neighbour@example.org", place(45, 300))
+    report, _ = reports.create_lost_report(
+        db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
+        lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
+    standing_searches.search_report(db, report.id, open_index(db, tmp_path), now=NOW)
+    # The same two clips as the test above (one visit, a minute apart), but both stored before
+    # the search re-scores: tried with one rescoring run over both, which asked twice before the
+    # new hits were merged among themselves.
+    (first,) = store_sightings(db, cam, [(LOST_DOG, 1)], shift=timedelta(hours=1))
+    (second,) = store_sightings(db, cam, [(LOST_DOG, 3)], shift=timedelta(hours=1, minutes=1))
+    (run,) = standing_searches.rescore_new_sightings(db, now=NOW)
+    assert run.sightings_compared == 2 and len(run.new_matches) == 1 and len(run.asked) == 1
+    (match,) = consent.matches_of_report(db, report.id)
+    assert match.state == "asked" and match.sighting_id in {first, second}
+    assert len(notifications.inbox(db, cam.owner_id)) == 1
+    assert standing_searches.rescore_new_sightings(db, now=NOW) == []

@@ -245,6 +245,9 @@ class PetDetector:
     def shrink(self, rgb: np.ndarray) -> Shrunk:
         """The frame resized to the graph's input, as detect() does it for a full frame."""
         _check_rgb(rgb)
+        return self._shrink(rgb)
+
+    def _shrink(self, rgb: np.ndarray) -> Shrunk:
         h, w = rgb.shape[:2]
         return Shrunk(_resize(rgb, *self.input_size(w, h)), w, h)
 
@@ -266,7 +269,7 @@ class PetDetector:
         if last is not None and last[0] == key:
             return last[1]
         if shrunk is None:
-            shrunk = self.shrink(image)
+            shrunk = self._shrink(image)  # checked above
         w, h = shrunk.width, shrunk.height
         decoded = self._graph.run(shrunk.rgb, w, h, min(self.conf, self.person_conf))
         boxes = bx.clip(decoded.boxes, w, h)

@@ -18,7 +18,7 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _weights_as_constants(path: Path) -> bytes:
+def _weights_as_constants(path: Path) -> str | bytes:
     """The graph with its weights no longer listed as inputs.
 
     Older exporters (Paddle's, for PicoDet) list every weight among the graph's inputs as well,
@@ -29,9 +29,10 @@ def _weights_as_constants(path: Path) -> bytes:
     model = onnx.load(str(path))
     weights = {w.name for w in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in weights]
-    if len(inputs) < len(model.graph.input):
-        del model.graph.input[:]
-        model.graph.input.extend(inputs)
+    if len(inputs) == len(model.graph.input):
+        return str(path)  # nothing to drop (the project's own exports): let onnxruntime read it
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
     return model.SerializeToString()
 
 

@@ -15,7 +15,6 @@ All images are decoded once and kept on the device as uint8.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -406,29 +405,3 @@ _PARSERS = {"int": int, "float": float, "str": str, "bool": _flag}
 def parse_field(kind: str, value: str) -> object:
     """A recipe field's value from text; ``kind`` is the field's annotation ("int", "bool" …)."""
     return _PARSERS[kind](value)
-
-
-def add_recipe_options(parser: argparse.ArgumentParser) -> None:
-    for f in fields(Recipe):
-        kind = _PARSERS[f.type]
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=None,
-                            help=f"default {f.default}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="+", type=Path, help="identity folders, e.g. reid/mpdd")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--time-budget", type=float, default=None, help="seconds")
-    parser.add_argument("--init", type=Path, default=None,
-                        help="ImageNet state dict to start from instead of the registry's file")
-    parser.add_argument("--eval-every", type=int, default=10)
-    add_recipe_options(parser)
-    args = parser.parse_args(argv)
-    train(args.data, args.out, recipe_from_args(vars(args)), args.device, args.time_budget,
-          args.init, args.eval_every, log=lambda m: print(m, flush=True))
-
-
-if __name__ == "__main__":
-    main()

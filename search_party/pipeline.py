@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 
 from embeddings.detector import Shrunk
 from embeddings.embedder import crop_box
+from embeddings.onnx_session import default_threads
 from search_party.sightings import (
     ClipResult,
     IngestOptions,
@@ -36,6 +35,7 @@ from search_party.sightings import (
     thumbnail_jpeg,
     unit_rows,
 )
+from search_party.stage_timer import StageTimer
 from search_party.tracking import CropCandidate, Track, Tracker, box_quality, crop_quality
 from search_party.video.decode import ClipInfo, probe_clip, upright_rgb
 from search_party.video.feed import FrameFeed
@@ -53,25 +53,10 @@ SKIP_NONREF_FACTOR = 4
 
 
 def decode_threads() -> int:
-    """FFmpeg threads for the feed: every core but the one the detector works on.  On two cores
-    that is one thread, which decodes with a quarter less CPU than FFmpeg's own choice (frame
-    threads), and no decoding thread fights the detector for its core."""
-    return max(1, (os.cpu_count() or 1) - DETECTOR_THREADS)
-
-
-class StageTimer:
-    """Wall milliseconds summed per named stage."""
-
-    def __init__(self) -> None:
-        self.ms: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.ms[stage] += (time.perf_counter() - start) * 1000.0
+    """FFmpeg threads for the feed: every core (SEARCH_PARTY_THREADS) but the one the detector
+    works on.  On two cores that is one thread, which decodes with a quarter less CPU than
+    FFmpeg's own choice (frame threads), and no decoding thread fights the detector for its core."""
+    return max(1, default_threads() - DETECTOR_THREADS)
 
 
 def clip_start(info: ClipInfo, given: datetime | None) -> tuple[datetime, str]:
@@ -132,7 +117,7 @@ class _ClipRun:
             if progress is not None:
                 progress(min(1.0, item.seconds / duration))
         self.keep_animals(self.tracker.finish())
-        for stage, ms in self.feed.ms.items():
+        for stage, ms in self.feed.timer.ms.items():  # timed in the feed's own thread
             self.timer.ms[stage] += ms
 
     def keep_animals(self, tracks: list[Track]) -> None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import av
 
+from search_party.stage_timer import StageTimer
 from search_party.video.decode import ClipError, ClipInfo, TimedFrame, decode_frames, small_grey
 from search_party.video.motion import MotionDetector
 from search_party.video.sampling import FrameSampler
@@ -62,7 +61,7 @@ class FrameFeed:
         self.skip_nonref = skip_nonref
         self.decode_threads = decode_threads
         self.counts = FeedCounts()
-        self.ms: dict[str, float] = defaultdict(float)  # stages timed in the feed thread
+        self.timer = StageTimer()  # its own: the consuming thread times its stages apart
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         self._stop = threading.Event()
         self._end = object()
@@ -106,9 +105,8 @@ class FrameFeed:
     def _pump(self, frames: Iterator[TimedFrame]) -> None:
         counts = self.counts
         while not self._stop.is_set():
-            start = time.perf_counter()
-            timed = next(frames, None)
-            self.ms["decode"] += (time.perf_counter() - start) * 1000.0
+            with self.timer("decode"):
+                timed = next(frames, None)
             if timed is None:
                 return
             counts.decoded += 1
@@ -118,17 +116,15 @@ class FrameFeed:
             if not self.sampler.take(timed.seconds):
                 continue
             counts.motion_checked += 1
-            start = time.perf_counter()
-            moved = self.motion.update(small_grey(timed.frame, self.motion_width))
-            self.ms["motion"] += (time.perf_counter() - start) * 1000.0
+            with self.timer("motion"):
+                moved = self.motion.update(small_grey(timed.frame, self.motion_width))
             look = self.sampler.wants_detector(timed.seconds, moved)
             counts.detected += look
             if not look:
                 self._put(FeedItem(timed.seconds))
                 continue
-            start = time.perf_counter()
-            prepared = self.prepare(timed.frame)
-            self.ms["prepare"] += (time.perf_counter() - start) * 1000.0
+            with self.timer("prepare"):
+                prepared = self.prepare(timed.frame)
             self._put(FeedItem(timed.seconds, prepared))
 
     def _check_corruption(self) -> None:

@@ -12,7 +12,8 @@ from search_party import users
 from search_party.users import Shelter
 from web.access import current_user_id, role_required
 from web.db import get_db
-from web.owner import json_time, refuse_upload_tokens
+from web.jsonio import json_time
+from web.owner import refuse_upload_tokens
 
 bp = Blueprint("admin", __name__)
 

@@ -15,7 +15,6 @@ Errors are {"error": "...", "advice": "..."} with a 4xx status (web/errors.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -30,6 +29,7 @@ from web.access import current_user_id
 from web.db import enqueue_clip, get_db, settings
 from web.errors import respond
 from web.extensions import UPLOAD_LIMIT, csrf, limiter, user_or_address
+from web.jsonio import json_body, json_time
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # checked below: for session requests only
@@ -84,44 +84,32 @@ def _may_use_camera(camera_id: int) -> None:
         raise NotFound(f"camera {camera_id} does not exist or is not yours")
 
 
-def _body() -> dict[str, Any]:
-    if request.is_json:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise UserError("the request body is not a JSON object")
-        return data
-    return request.form.to_dict()
-
-
-def _time(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
 def camera_json(camera: Camera) -> dict[str, Any]:
     """A camera as its owner sees it (the exact place is theirs to know)."""
     return {"id": camera.id, "name": camera.name, "lat": camera.lat, "lon": camera.lon,
-            "opted_in": camera.opted_in, "opted_in_at": _time(camera.opted_in_at), "paused": camera.paused,
-            "retention_days": camera.retention_days, "created": _time(camera.created)}
+            "opted_in": camera.opted_in, "opted_in_at": json_time(camera.opted_in_at),
+            "paused": camera.paused, "retention_days": camera.retention_days,
+            "created": json_time(camera.created)}
 
 
 def token_json(token: camera_tokens.CameraToken) -> dict[str, Any]:
     return {"id": token.id, "camera_id": token.camera_id, "label": token.label, "active": token.active,
-            "created": _time(token.created), "last_used": _time(token.last_used),
-            "revoked_at": _time(token.revoked_at)}
+            "created": json_time(token.created), "last_used": json_time(token.last_used),
+            "revoked_at": json_time(token.revoked_at)}
 
 
 def sighting_json(sighting: Sighting) -> dict[str, Any]:
     return {"id": sighting.id, "clip_id": sighting.clip_id, "label": sighting.label,
-            "first_time": _time(sighting.first_time), "last_time": _time(sighting.last_time),
+            "first_time": json_time(sighting.first_time), "last_time": json_time(sighting.last_time),
             "image": f"/media/sightings/{sighting.id}.jpg"}
 
 
 def request_json(item: consent.ConsentRequest) -> dict[str, Any]:
     return {"match_id": item.match_id, "state": item.state, "pet_name": item.pet_name,
             "species": item.species, "description": item.description, "camera_id": item.camera_id,
-            "camera_name": item.camera_name, "first_time": _time(item.first_time),
-            "last_time": _time(item.last_time), "distance_m": item.distance_m,
-            "asked_at": _time(item.asked_at),
+            "camera_name": item.camera_name, "first_time": json_time(item.first_time),
+            "last_time": json_time(item.last_time), "distance_m": item.distance_m,
+            "asked_at": json_time(item.asked_at),
             "lost_photos": [f"/media/photos/{p}.jpg" for p in item.lost_photo_ids],
             "sighting_image": f"/media/matches/{item.match_id}/sighting.jpg"}
 
@@ -153,7 +141,7 @@ def list_cameras() -> Any:
 @bp.post("/cameras")
 @session_only
 def add_camera() -> Any:
-    body = _body()
+    body = json_body()
     camera = cameras.register_camera(get_db(), current_user_id(), lat=body.get("lat"), lon=body.get("lon"),
                                      name=str(body.get("name") or ""),
                                      retention_days=body.get("retention_days") or settings().retention_days)
@@ -176,7 +164,7 @@ def delete_camera(camera_id: int) -> Any:
 @bp.post("/cameras/<int:camera_id>/opt-in")
 @session_only
 def opt_in(camera_id: int) -> Any:
-    if _body().get("agree") not in (True, "true", "yes", "1", "y"):
+    if json_body().get("agree") not in (True, "true", "yes", "1", "y"):
         raise UserError('opting in needs the owner\'s explicit consent: send {"agree": true}')
     return jsonify(camera_json(cameras.opt_in(get_db(), camera_id, current_user_id())))
 
@@ -215,7 +203,7 @@ def list_tokens(camera_id: int) -> Any:
 @session_only
 def create_token(camera_id: int) -> Any:
     token, secret = camera_tokens.create_token(get_db(), camera_id, current_user_id(),
-                                               str(_body().get("label") or ""))
+                                               str(json_body().get("label") or ""))
     return jsonify(token=token_json(token), secret=secret), 201
 
 
@@ -307,5 +295,5 @@ def activity_log() -> Any:
     entries = activity.for_owner(get_db(), current_user_id(), camera_id=camera_id)
     return jsonify(activity=[{"id": e.id, "camera_id": e.camera_id, "event": e.event,
                               "pet_name": e.pet_name, "species": e.species, "sightings": e.sightings,
-                              "likely": e.likely, "at": _time(e.at), "text": e.describe()}
+                              "likely": e.likely, "at": json_time(e.at), "text": e.describe()}
                              for e in entries])

@@ -22,7 +22,9 @@ from search_party.reports import MAX_DESCRIPTION, MAX_PHOTOS, FoundReport
 from web.access import current_user_id, login_required
 from web.db import get_db, settings
 from web.extensions import REPORT_LIMIT, limiter, user_or_address
-from web.owner import (SPECIES_CHOICES, area_json, json_time, local_time, photo_urls, read_photos,
+from web.forms import ConfirmForm
+from web.jsonio import json_time
+from web.owner import (SPECIES_CHOICES, area_json, local_time, photo_urls, read_photos,
                        refuse_upload_tokens, report_time)
 
 bp = Blueprint("found", __name__)
@@ -38,10 +40,6 @@ class FoundReportForm(FlaskForm):
     description = TextAreaField("Anything that helps: collar, tag, where it is now (optional)",
                                 validators=[Optional(), Length(max=MAX_DESCRIPTION)])
     submission_key = HiddenField()
-
-
-class CloseForm(FlaskForm):
-    """Only the CSRF token."""
 
 
 def _owned(report_id: int) -> tuple[FoundReport, list[consent.FoundMatch]]:
@@ -117,13 +115,13 @@ def found_report(report_id: int) -> Any:
     report, matches = _owned(report_id)
     lost = {m.lost_report_id: reports.get_lost_report(get_db(), m.lost_report_id) for m in matches}
     return render_template("found/found_report.html", report=report, matches=matches, lost=lost,
-                           close_form=CloseForm())
+                           close_form=ConfirmForm())
 
 
 @bp.post("/found/<int:report_id>/close")
 @login_required
 def close(report_id: int) -> Any:
-    form = CloseForm()
+    form = ConfirmForm()
     if not form.validate_on_submit():
         flash("This form has expired; reload the page and try again.", "problem")
     else:

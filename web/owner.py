@@ -4,7 +4,7 @@ found dogs that match), the contact preference, marking the dog found, deleting 
 and the same actions as JSON under /api/reports (session + X-CSRFToken, like web/api.py).
 
 Shared by the other report areas (found, shelter, flyer): ``read_photos``, ``local_time``,
-``report_time``, ``json_time`` and ``refuse_upload_tokens``.
+``report_time`` and ``refuse_upload_tokens`` (``json_time`` lives in web/jsonio.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from web.access import current_user_id, login_required
 from web.db import get_db, settings
 from web.errors import respond
 from web.extensions import REPORT_LIMIT, limiter, user_or_address
+from web.forms import ConfirmForm
+from web.jsonio import json_body, json_time
 
 bp = Blueprint("owner", __name__)
 
@@ -105,10 +107,6 @@ def report_time(value: object, what: str) -> datetime:
     return moment
 
 
-def json_time(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
 def _whole(value: object, what: str, default: int) -> int:
     if value in (None, ""):
         return default
@@ -152,10 +150,6 @@ class ContactForm(FlaskForm):
 
 class FoundForm(FlaskForm):
     delete_all = BooleanField("Also delete the report now, with its photos, shared sightings and messages")
-
-
-class ConfirmForm(FlaskForm):
-    """A button that changes something: only the CSRF token travels with it."""
 
 
 # ---------------------------------------------------------------- what the pages and the API show
@@ -413,19 +407,10 @@ def api_found_matches(report_id: int) -> Any:
     return jsonify(found_matches=[found_match_json(m) for m in found])
 
 
-def _json_body() -> dict[str, Any]:
-    if request.is_json:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise UserError("the request body is not a JSON object")
-        return data
-    return request.form.to_dict()
-
-
 @bp.post("/api/reports/<int:report_id>/renew")
 @login_required
 def api_renew(report_id: int) -> Any:
-    days = _whole(_json_body().get("days"), "days", 3)
+    days = _whole(json_body().get("days"), "days", 3)
     report = reports.renew(get_db(), report_id, current_user_id(), extend_by=timedelta(days=days))
     return jsonify(report_json(report))
 
@@ -434,7 +419,7 @@ def api_renew(report_id: int) -> Any:
 @login_required
 def api_contact(report_id: int) -> Any:
     chosen = contact_preferences.set_open_to(get_db(), report_id, current_user_id(),
-                                             str(_json_body().get("open_to") or ""))
+                                             str(json_body().get("open_to") or ""))
     return jsonify(open_to=chosen)
 
 
@@ -446,7 +431,7 @@ def api_mark_found(report_id: int) -> Any:
     uid = current_user_id()
     db = get_db()
     ended = retention.mark_found(db, report_id, uid)
-    if _json_body().get("delete") in (True, "true", "1", "yes"):
+    if json_body().get("delete") in (True, "true", "1", "yes"):
         reports.delete_lost_report(db, report_id, uid)
         return jsonify(ended=ended, deleted=True)
     return jsonify(ended=ended, deleted=False, report=report_json(reports.get_lost_report(db, report_id)))

@@ -27,7 +27,8 @@ from search_party.relay import MAX_MESSAGE_CHARS, Conversation, Message
 from search_party.storage import NotFound
 from web.access import current_user_id, login_required
 from web.db import get_db
-from web.owner import json_time, refuse_upload_tokens
+from web.jsonio import json_body, json_time
+from web.owner import refuse_upload_tokens
 
 bp = Blueprint("relay", __name__)
 
@@ -170,13 +171,6 @@ def contact_found(report_id: int) -> Any:
 # ---------------------------------------------------------------- JSON API
 
 
-def _json_body() -> dict[str, Any]:
-    data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
-    if not isinstance(data, dict):
-        raise UserError("the request body is not a JSON object")
-    return data
-
-
 @bp.get("/api/messages")
 @login_required
 def api_conversations() -> Any:
@@ -198,14 +192,14 @@ def api_conversation(conversation_id: int) -> Any:
 @login_required
 def api_send(conversation_id: int) -> Any:
     """``{"body": "...", "submission_key": "..."}``: the same key again returns the first message."""
-    data = _json_body()
+    data = json_body()
     sent = relay.send_message(get_db(), conversation_id, current_user_id(), str(data.get("body") or ""),
                               submission_key=str(data.get("submission_key") or "") or None)
     return jsonify(message_json(sent)), 201
 
 
 def _api_contact(kind: str, report_id: int) -> Any:
-    data = _json_body()
+    data = json_body()
     started = _start(kind, report_id)
     body: dict[str, Any] = {"conversation": conversation_json(started, current_user_id())}
     if str(data.get("body") or "").strip():

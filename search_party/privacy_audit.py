@@ -60,6 +60,7 @@ from search_party.db import open_db, utcnow
 from search_party.errors import UserError
 from search_party.query_photos import CROP_MARGIN
 from search_party.sightings import IngestOptions
+from search_party.tracking import box_iou
 from search_party.video.decode import decode_frames, probe_clip, upright_rgb
 
 Box = Sequence[float]
@@ -306,12 +307,6 @@ def crop_rect(shape: tuple[int, int], box: Box, margin: float) -> Rect:
     return int(xs[0, 0, 0]), int(ys[0, 0, 0]), int(xs[0, -1, 0]) + 1, int(ys[-1, 0, 0]) + 1
 
 
-def _iou(a: Box, b: Box) -> float:
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _cut(mask: np.ndarray, rect: Rect) -> np.ndarray:
     left, top, right, bottom = rect
     return mask[top:bottom, left:right]
@@ -353,7 +348,7 @@ class _Eyes:
         blurred = blurred_mask(shape, self.ingest.person_boxes(rgb))
         # Person pixels beside the pet that the embedder saw sharp.
         seen = people & ~_box_mask(shape, [pet_box]) & ~blurred
-        check.person_iou = max((_iou(pet_box, p) for p in persons), default=0.0)
+        check.person_iou = max((box_iou(pet_box, p) for p in persons), default=0.0)
         check.person_share = float(_cut(seen, embedded).mean())
         check.redaction = PixelTally(int(_cut(people, shown).sum()), int(_cut(people & blurred, shown).sum()))
         left, top = shown[:2]
@@ -371,7 +366,7 @@ class _Eyes:
         for detector in self.reference:
             for x1, y1, x2, y2 in detector.person_boxes(stored):
                 found = (x1 * scale_x, y1 * scale_y, x2 * scale_x, y2 * scale_y)
-                if _iou(found, pet_box) >= SAME_OBJECT_IOU:
+                if box_iou(found, pet_box) >= SAME_OBJECT_IOU:
                     continue
                 region = _cut(blurred, (int(found[0]), int(found[1]), int(np.ceil(found[2])),
                                         int(np.ceil(found[3]))))
@@ -494,7 +489,7 @@ def _find_frame(clip_path: Path, first: float, last: float, box: Sequence[float]
         difference = float(np.abs(np.asarray(crop, np.float32) - stored).mean())
         closest = sorted([*closest, (difference, number, rgb)], key=lambda c: c[:2])[:FRAME_CANDIDATES]
     for _, _, rgb in closest:
-        if any(_iou(pet.box, box) >= FRAME_MATCH_IOU for pet in detector.detect(rgb)):
+        if any(box_iou(pet.box, box) >= FRAME_MATCH_IOU for pet in detector.detect(rgb)):
             return rgb
     return None
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from search_party import notifications
+from search_party.activity import first_upper
 from search_party.db import from_db_time, to_db_time, utcnow, write_transaction
 from search_party.errors import UserError
 from search_party.storage import NotFound
@@ -103,10 +104,6 @@ def start_conversation(db: Database, user_id: int, *, lost_report_id: int | None
                                                [conversation_id])))
 
 
-def _first_upper(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _label(db: Database, conversation: Conversation, user_id: int) -> str:
     """How ``user_id`` appears to the other side of the conversation."""
     if user_id == conversation.owner_id:
@@ -147,7 +144,7 @@ def send_message(db: Database, conversation_id: int, sender_id: int, body: str,
                          else conversation.owner_id)
             notifications.notify(
                 db, recipient, "message", f"New message about {conversation.title}",
-                f"{_first_upper(_label(db, conversation, sender_id))} wrote to you about "
+                f"{first_upper(_label(db, conversation, sender_id))} wrote to you about "
                 f"{conversation.title}. Read and answer it in Search Party; your address is never "
                 "shown to them.", conversation_id=conversation_id)
     return _messages(db, conversation, sender_id, only_id=message_id)[0]

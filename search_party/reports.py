@@ -105,11 +105,6 @@ class PhotoQuery:
 # ---------------------------------------------------------------- reading rows
 
 
-def _photo_ids(db: Database, column: str, report_id: int) -> tuple[int, ...]:
-    return tuple(r[0] for r in db.execute(
-        f"SELECT id FROM report_photos WHERE {column} = ? ORDER BY position", [report_id]))
-
-
 def _lost(db: Database, row: dict) -> LostReport:
     return LostReport(
         id=row["id"], owner_id=row["owner_id"], pet_name=row["pet_name"], species=row["species"],
@@ -118,7 +113,7 @@ def _lost(db: Database, row: dict) -> LostReport:
         expires=from_db_time(row["expires"]), scored_through=row["scored_through"],
         created=from_db_time(row["created"]), updated=from_db_time(row["updated"]),
         ended=from_db_time(row["ended"]) if row["ended"] else None,
-        photo_ids=_photo_ids(db, "lost_report_id", row["id"]))
+        photo_ids=consent.report_photo_ids(db, "lost_report_id", row["id"]))
 
 
 def _found(db: Database, row: dict) -> FoundReport:
@@ -127,7 +122,7 @@ def _found(db: Database, row: dict) -> FoundReport:
         description=row["description"], place=Point(row["lat"], row["lon"]),
         found_at=from_db_time(row["found_at"]), status=row["status"],
         expires=from_db_time(row["expires"]), created=from_db_time(row["created"]),
-        photo_ids=_photo_ids(db, "found_report_id", row["id"]))
+        photo_ids=consent.report_photo_ids(db, "found_report_id", row["id"]))
 
 
 def get_lost_report(db: Database, report_id: int) -> LostReport:

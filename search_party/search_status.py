@@ -56,12 +56,14 @@ def search_status(db: Database, report_id: int, viewer_id: int, now: datetime | 
     progress = consent.progress(db, report_id, viewer_id)
     report = get_lost_report(db, report_id)
     fence = matching.Fence(report.last_seen_point, report.radius_m, report.last_seen)
+    cameras = matching.fenced_cameras(db, fence)  # once: it depends only on the place and radius
     versions = _query_model_versions(db, report_id)
-    checked = (sum(len(matching.fenced_sightings(db, fence, v, report.species)) for v in versions)
+    checked = (sum(len(matching.fenced_sightings(db, fence, v, report.species, cameras=cameras))
+                   for v in versions)
                if versions else None)
     now = now or utcnow()
     return SearchStatus(
-        report=report, cameras_in_range=cameras_in_range(db, report.last_seen_point, report.radius_m),
+        report=report, cameras_in_range=len(cameras),
         sightings_checked=checked, requests_sent=progress.requests_sent, shared=progress.shared,
         found_matches=progress.found_matches,
         expires_in=max(report.expires - now, timedelta(0)) if report.status == "active" else None)

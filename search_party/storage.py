@@ -116,7 +116,7 @@ class Sighting:
     created: datetime
 
 
-def _time_or_none(text: str | None) -> datetime | None:
+def time_or_none(text: str | None) -> datetime | None:
     return from_db_time(text) if text else None
 
 
@@ -127,7 +127,7 @@ def _user(row: dict) -> User:
 def _camera(row: dict) -> Camera:
     return Camera(
         id=row["id"], owner_id=row["owner_id"], name=row["name"], lat=row["lat"], lon=row["lon"],
-        opted_in=bool(row["opted_in"]), opted_in_at=_time_or_none(row["opted_in_at"]),
+        opted_in=bool(row["opted_in"]), opted_in_at=time_or_none(row["opted_in_at"]),
         paused=bool(row["paused"]), retention_days=row["retention_days"],
         created=from_db_time(row["created"]),
     )
@@ -138,7 +138,7 @@ def _clip(row: dict) -> Clip:
         id=row["id"], camera_id=row["camera_id"], sha256=row["sha256"], filename=row["filename"],
         size_bytes=row["size_bytes"], spool_name=row["spool_name"], status=row["status"],
         reason=row["reason"], attempts=row["attempts"], claimed_by=row["claimed_by"],
-        start_time=_time_or_none(row["start_time"]), start_source=row["start_source"],
+        start_time=time_or_none(row["start_time"]), start_source=row["start_source"],
         sightings_count=row["sightings_count"],
         stats=json.loads(row["stats"]) if row["stats"] else None,
         created=from_db_time(row["created"]), updated=from_db_time(row["updated"]),

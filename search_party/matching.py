@@ -125,7 +125,8 @@ def score_within(index: VectorIndex, vector: np.ndarray, allowed: np.ndarray,
     return np.zeros(0, np.int64), np.zeros(0, np.float32)
 
 
-def _scored(db: Database, ids: np.ndarray, scores: np.ndarray) -> list[scoring.ScoredSighting]:
+def scored_sightings(db: Database, ids: np.ndarray,
+                     scores: np.ndarray) -> list[scoring.ScoredSighting]:
     """Camera, time span and stored aggregate of the matched sightings (few: the matches only)."""
     by_id = dict(zip(ids.tolist(), scores.tolist()))
     out = []
@@ -172,7 +173,7 @@ def find_candidates(db: Database, index: VectorIndex, query: QueryPhotos, fence:
     cameras = fenced_cameras(db, fence)
     allowed = fenced_sightings(db, fence, query.model_version, query.species, cameras)
     ids, scores = score_within(index, query.vector, allowed, threshold)
-    scored = _scored(db, ids, scores)
+    scored = scored_sightings(db, ids, scores)
     candidates = scoring.merge_visits(scored, query.vectors,
                                       agree=scoring.same_visit_for(query.model_version))
     return SearchResult(candidates=candidates, cameras=len(cameras), fenced=len(allowed),
@@ -240,7 +241,7 @@ def rescore_sighting(db: Database, sighting_id: int, searches: Iterable[Standing
 def same_visit(db: Database, sighting_a: int, sighting_b: int) -> bool:
     """Whether two stored sightings are one dog's one visit to one camera (``scoring``), so a
     standing search's new hit joins the candidate it already asked about."""
-    rows = {s.id: s for s in _scored(db, np.array([sighting_a, sighting_b]), np.zeros(2))}
+    rows = {s.id: s for s in scored_sightings(db, np.array([sighting_a, sighting_b]), np.zeros(2))}
     if len(rows) != len({sighting_a, sighting_b}):
         raise storage.NotFound(f"sighting {sighting_a} or {sighting_b} does not exist")
     (model,) = db.execute("SELECT model_version FROM sightings WHERE id = ?", [sighting_a]).fetchone()

@@ -119,10 +119,10 @@ def _score_new(db: Database, report: LostReport, through: int, now: datetime) ->
         # The new hits become visits by search_report's own rule (several clips of one visit
         # scored in one run are one candidate), and a visit that is the same as one this search
         # already asked about joins that request (record_candidates skips it).
-        for visit in scoring.merge_visits(
-                matching._scored(db, np.array([h.sighting_id for h in hits], dtype=np.int64),
-                                 np.array([h.score for h in hits])),
-                query.vectors, agree=scoring.same_visit_for(version)):
+        ids = np.array([h.sighting_id for h in hits], dtype=np.int64)
+        scored_hits = matching.scored_sightings(db, ids, np.array([h.score for h in hits]))
+        for visit in scoring.merge_visits(scored_hits, query.vectors,
+                                          agree=scoring.same_visit_for(version)):
             same = tuple(m for m in matched
                          if any(matching.same_visit(db, m, s) for s in visit.sighting_ids))
             visits.append(((*visit.sighting_ids, *same), visit.score))

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from embeddings import registry
+from embeddings.errors import ModelError
 
 INPUT_SIZE = 224
 FEATURE_DIM = 1280
@@ -102,7 +103,7 @@ def load_weights(path: Path) -> ReidNet:
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or set(missing) - {"mean", "std"}:
-        raise registry.ModelError(f"{path} does not hold ReidNet weights "
+        raise ModelError(f"{path} does not hold ReidNet weights "
                                   f"(missing {missing}, unexpected {unexpected})")
     return net.eval()
 

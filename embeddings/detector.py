@@ -23,8 +23,9 @@ import numpy as np
 from PIL import Image
 
 from embeddings import boxes as bx
+from embeddings.errors import ModelError
 from embeddings.onnx_session import OnnxModel
-from embeddings.registry import ModelError, locate
+from embeddings.registry import locate
 
 Box = tuple[float, float, float, float]
 

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from embeddings import registry
+from embeddings.errors import ModelError
 from embeddings.onnx_session import OnnxModel
 
 INPUT_SIZE = 224  # the same as backbone.INPUT_SIZE; repeated so inference never imports torch
@@ -68,7 +69,7 @@ def _export(model: str, source: Path, target: Path) -> None:
     try:
         from embeddings import backbone, export
     except ImportError as exc:
-        raise registry.ModelError(
+        raise ModelError(
             f"{target.name} is not exported yet and exporting needs torch ({exc.name} is missing); "
             "install the project with its [train] extra, or copy an exported file into "
             f"{target.parent}"
@@ -90,7 +91,7 @@ class Embedder:
     @classmethod
     def load(cls, cache_dir: Path | None = None, model: str = "trained") -> "Embedder":
         if model not in SOURCES:
-            raise registry.ModelError(f"unknown embedder {model!r}; choose one of {', '.join(SOURCES)}")
+            raise ModelError(f"unknown embedder {model!r}; choose one of {', '.join(SOURCES)}")
         source = registry.locate(SOURCES[model])
         key = _export_key(registry.get(SOURCES[model]).sha256)
         cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()

@@ -16,6 +16,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from embeddings.errors import ImageError
+
 try:  # HEIC/HEIF from iPhones; registered as a Pillow plugin.
     from pillow_heif import register_heif_opener
 
@@ -28,10 +30,6 @@ MAX_PIXELS = int(os.environ.get("SEARCH_PARTY_MAX_IMAGE_PIXELS", 40_000_000))
 MIN_SIDE = 16
 
 ImageSource = str | Path | bytes | BinaryIO
-
-
-class ImageError(ValueError):
-    """The input is not a picture we can use; the message says why and what to do."""
 
 
 def _open(source: ImageSource) -> Image.Image:

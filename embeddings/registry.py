@@ -18,20 +18,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embeddings.errors import ModelChecksumError, ModelError, ModelNotFound
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-
-class ModelError(RuntimeError):
-    """A model file is missing or is not the file we pinned."""
-
-
-class ModelNotFound(ModelError):
-    pass
-
-
-class ModelChecksumError(ModelError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.detector import DETECTORS, PetDetector
+from embeddings.errors import ModelError
 from embeddings.images import load_rgb
 from embeddings.onnx_session import default_threads
-from embeddings.registry import ModelError, locate
+from embeddings.registry import locate
 
 # Real footage: CCTV with pedestrians, a handheld clip of a puppy, a dog on a porch.
 FRAME_SOURCES = (

@@ -33,7 +33,7 @@ class Settings:
     @property
     def db_path(self) -> Path:
         """The SQLite database: the source of truth for cameras, clips, sightings and vectors."""
-        return self.db_file or self.data_dir / "search_party.db"
+        return self.db_file or self.data_dir / "search_party.store.db"
 
     @property
     def index_path(self) -> Path:

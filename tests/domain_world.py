@@ -20,13 +20,14 @@ from functools import lru_cache
 from itertools import count
 from pathlib import Path
 
+from sighting_drafts import MPDD, T0, clip_result, embedder, mpdd_drafts
+
 from embeddings.detector import PetDetector
 from embeddings.images import load_rgb
-from search_party import storage
 from search_party.config import Settings
-from search_party.geofence import Point, destination_point
-from search_party.vector_index import VectorIndex
-from sighting_drafts import MPDD, T0, clip_result, embedder, mpdd_drafts
+from search_party.search.geofence import Point, destination_point
+from search_party.store import storage
+from search_party.store.vector_index import VectorIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

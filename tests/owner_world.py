@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from domain_world import store_sightings
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
-
-from domain_world import store_sightings
-from search_party import cameras, consent, users
-from search_party.db import utcnow
 from sighting_drafts import T0
 from web_helpers import add_opted_in_camera, api, db_of, post
+from werkzeug.test import TestResponse
+
+from search_party.community import accounts, cameras, consent
+from search_party.store.db import utcnow
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MPDD = FIXTURES / "reid" / "mpdd"
@@ -44,7 +44,7 @@ def account(app: Flask, email: str, *, role: str = "resident", display_name: str
     the way Flask-Login sets it at sign-in: the real sign-in (an Argon2 hash and check, about a
     second per account) is tested in test_web_accounts, and these tests need many accounts."""
     with db_of(app) as db:
-        user = users.create_user(db, email, None, role=role, display_name=display_name)
+        user = accounts.create_user(db, email, None, role=role, display_name=display_name)
     return client_for(app, user.id)
 
 
@@ -117,7 +117,7 @@ def build_owner_world(app: Flask, *, share: bool = True) -> OwnerWorld:
     report_id = report_id_of(report_lost(owner))
     with db_of(app) as db:
         asked = consent.requests_for_owner(db, neighbour_id)
-        owner_id = users.find_account(db, "owner@example.org").id
+        owner_id = accounts.find_account(db, "owner@example.org").id
     assert [r.lost_report_id for r in asked] == [report_id], asked
     if share:
         assert post(neighbour, f"/requests/{asked[0].match_id}/share").status_code == 302

@@ -9,7 +9,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
 from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_frame, write_clip
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

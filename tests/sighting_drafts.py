@@ -3,7 +3,7 @@
 For the storage and index tests, which need real vectors but not video: every (dog, sequence)
 pair of tests/fixtures/reid/mpdd becomes one draft whose crops are that sequence's images,
 embedded by the ImageNet EfficientNet-Lite0 embedder (a real model that needs no trained head),
-aggregated and thumbnailed by search_party.sightings exactly as ingest does.
+aggregated and thumbnailed by search_party.ingest.sightings exactly as ingest does.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from embeddings.embedder import Embedder
 from embeddings.images import load_rgb
-from search_party.sightings import ClipResult, IngestStats, SightingDraft, aggregate, thumbnail_jpeg
+from search_party.ingest.sightings import ClipResult, IngestStats, SightingDraft, aggregate, thumbnail_jpeg
 
 MPDD = Path(__file__).resolve().parent / "fixtures" / "reid" / "mpdd"
 T0 = datetime(2025, 6, 1, 8, 0, tzinfo=timezone.utc)

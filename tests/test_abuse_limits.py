@@ -1,6 +1,6 @@
 """Abuse limits on real SQLite with the real detector and embedder on real fixture dogs: the radius
 cap, searches per account per day, the found-report rate, consent requests per camera per day, and
-a search that stays where its owner put it (search_party.limits, geofence, consent)."""
+a search that stays where its owner put it (search_party.community.limits, geofence, consent)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,26 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-
-from domain_world import (LAST_SEEN, LAST_SEEN_POINT, LOST_DOG, LOST_DOG_PHOTOS, NOW, camera, dog_photos,
-                          models, open_index, place, store_sightings)
+from domain_world import (
+    LAST_SEEN,
+    LAST_SEEN_POINT,
+    LOST_DOG,
+    LOST_DOG_PHOTOS,
+    NOW,
+    camera,
+    dog_photos,
+    models,
+    open_index,
+    place,
+    store_sightings,
+)
 from owner_world import OWNER_PHOTO, account
-from search_party import consent, limits, matching, reports, standing_searches, users
-from search_party.db import open_db, utcnow
-from search_party.errors import UserError
 from web_helpers import api, db_of
+
+from search_party.community import accounts, consent, limits, reports, standing_searches
+from search_party.errors import UserError
+from search_party.search import matching
+from search_party.store.db import open_db, utcnow
 
 
 @pytest.fixture
@@ -47,7 +59,7 @@ def count(db, table):
 @pytest.mark.parametrize("radius", [5_001, "50000", "1e9", 49, "inf", "nan", -1])
 def test_a_search_radius_above_the_cap_or_below_the_floor_is_refused(db, radius):
     """Tried: radii past the 5 km cap, below 50 m, and infinite or not a number."""
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     with pytest.raises(UserError, match="radius"):
         lost(db, owner.id, radius_m=radius)
     with pytest.raises(UserError, match="radius"):
@@ -59,7 +71,7 @@ def test_a_search_radius_above_the_cap_or_below_the_floor_is_refused(db, radius)
 def test_an_account_makes_at_most_three_searches_a_day_and_deleting_one_does_not_help(db):
     """Tried: a fourth search the same day; deleting a search and making another; the same
     submission sent twice (a double tap, which is not a new search)."""
-    owner, other = users.create_user(db, "owner@example.org"), users.create_user(db, "other@example.org")
+    owner, other = accounts.create_user(db, "owner@example.org"), accounts.create_user(db, "other@example.org")
     made = [lost(db, owner.id, name=f"Dog {n}", now=NOW + timedelta(minutes=n)) for n in range(3)]
     assert lost(db, owner.id, name="Dog 0", now=NOW + timedelta(minutes=5)).id == made[0].id  # the same submission
     with pytest.raises(limits.RateLimited, match="3 searches in the last 24 hours"):
@@ -77,15 +89,15 @@ def test_an_account_makes_at_most_three_searches_a_day_and_deleting_one_does_not
 
 def test_found_reports_are_limited_per_day_and_shelters_have_a_larger_allowance(db):
     """Tried: a sixth found report by a neighbour in one day."""
-    finder = users.create_user(db, "finder@example.org")
+    finder = accounts.create_user(db, "finder@example.org")
     for n in range(limits.FOUND_REPORTS_PER_DAY):
         found(db, finder.id, n)
     with pytest.raises(limits.RateLimited, match="5 found reports"):
         found(db, finder.id, 30)
-    admin = users.create_user(db, "admin@example.org", role="admin")
-    shelter = users.register_shelter(db, "shelter@example.org", None, name="Hope Shelter",
+    admin = accounts.create_user(db, "admin@example.org", role="admin")
+    shelter = accounts.register_shelter(db, "shelter@example.org", None, name="Hope Shelter",
                                      lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, service_radius_m=20_000)
-    users.approve_shelter(db, shelter.user_id, admin.id)
+    accounts.approve_shelter(db, shelter.user_id, admin.id)
     for n in range(limits.FOUND_REPORTS_PER_DAY + 1):
         found(db, shelter.user_id, n, as_shelter=True)
     assert count(db, "found_reports") == 2 * limits.FOUND_REPORTS_PER_DAY + 1
@@ -96,7 +108,7 @@ def test_a_cameras_daily_requests_are_not_given_back_by_deleting_the_search(db, 
     cam = camera(db, "neighbour@example.org", place(45, 300))
     for hours in range(6):  # the same dog on six separate visits: six candidates for one camera
         store_sightings(db, cam, [(LOST_DOG, 1)], shift=timedelta(hours=hours))
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     first = lost(db, owner.id, name="Bella")
     run = standing_searches.search_report(db, first.id, open_index(db, tmp_path), now=NOW)
     assert len(run.asked) == consent.REQUESTS_PER_CAMERA_PER_DAY == 5
@@ -110,7 +122,7 @@ def test_a_cameras_daily_requests_are_not_given_back_by_deleting_the_search(db, 
 def test_a_search_keeps_the_place_and_radius_it_was_created_with(db):
     """Tried: renewing; then writing a new place or radius straight into SQLite, as any future
     code path would have to."""
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     report = lost(db, owner.id, radius_m=800)
     renewed = reports.renew(db, report.id, owner.id, now=NOW + timedelta(days=1))
     assert (renewed.last_seen_point, renewed.radius_m) == (report.last_seen_point, 800)

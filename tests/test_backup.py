@@ -1,4 +1,4 @@
-"""`search-party backup` / `restore` (search_party.backup) on a real database: real users, cameras,
+"""`search-party backup` / `restore` (search_party.store.backup) on a real database: real users, cameras,
 fixture-dog sightings with their vectors, a lost report made from real photos by the real models,
 and a consent request; backed up, changed, restored, and compared row by row."""
 
@@ -14,14 +14,27 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from domain_world import (
+    LAST_SEEN,
+    LAST_SEEN_POINT,
+    LOST_DOG,
+    LOST_DOG_PHOTOS,
+    NOW,
+    camera,
+    dog_photos,
+    models,
+    open_index,
+    place,
+    settings_for,
+    store_sightings,
+)
 
-from domain_world import (LAST_SEEN, LAST_SEEN_POINT, LOST_DOG, LOST_DOG_PHOTOS, NOW, camera, dog_photos,
-                          models, open_index, place, settings_for, store_sightings)
-from search_party import backup as backups
-from search_party import reports, standing_searches, storage, users
-from search_party.db import MIGRATIONS, open_db
+from search_party.community import accounts, reports, standing_searches
 from search_party.errors import UserError
-from search_party.vector_index import VectorIndex
+from search_party.store import backup as backups
+from search_party.store import storage
+from search_party.store.db import MIGRATIONS, open_db
+from search_party.store.vector_index import VectorIndex
 
 
 def snapshot(db_path: Path) -> dict[str, list[tuple]]:
@@ -39,7 +52,7 @@ def template(tmp_path_factory):
     with open_db(settings.db_path) as db:
         near = camera(db, "near@example.org", place(90, 300))
         store_sightings(db, near, [(LOST_DOG, 1), (LOST_DOG, 6), ("177", 1)])
-        owner = users.create_user(db, "owner@example.org")
+        owner = accounts.create_user(db, "owner@example.org")
         report, _ = reports.create_lost_report(
             db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
             lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
@@ -82,7 +95,7 @@ def test_backup_then_restore_gives_back_every_row_and_the_same_search_results(wo
     # Life goes on: a camera opts out (its sightings and the request go), a user joins.
     with open_db(world.db_path) as db:
         storage.opt_out(db, 1)
-        users.create_user(db, "late@example.org")
+        accounts.create_user(db, "late@example.org")
         store_sightings(db, camera(db, "other@example.org", place(0, 200)), [("182", 1)])
     with open_db(world.db_path) as db:
         VectorIndex.refresh(db, world.index_path)  # the index follows the opt-out
@@ -100,7 +113,7 @@ def test_a_reader_open_during_the_restore_sees_the_restored_database(world, tmp_
     with the old write-ahead log."""
     backups.backup(world.db_path, tmp_path / "b.db")
     with open_db(world.db_path) as server:
-        users.create_user(server, "gone@example.org")
+        accounts.create_user(server, "gone@example.org")
         assert server.execute("SELECT count(*) FROM users WHERE email = 'gone@example.org'").fetchone()[0] == 1
         backups.restore(tmp_path / "b.db", world)
         assert server.execute("SELECT count(*) FROM users WHERE email = 'gone@example.org'").fetchone()[0] == 0
@@ -111,9 +124,9 @@ def test_a_reader_open_during_the_restore_sees_the_restored_database(world, tmp_
 def test_a_backup_taken_while_another_process_writes_is_consistent(world, tmp_path):
     """Tried: 300 accounts created one transaction at a time by another process during the backup."""
     writer = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from search_party.db import open_db; from search_party import users\n"
+        "import sys; from search_party.store.db import open_db; from search_party.community import accounts\n"
         "db = open_db(sys.argv[1])\n"
-        "for i in range(300): users.create_user(db, f'w{i}@example.org')\n"), str(world.db_path)])
+        "for i in range(300): accounts.create_user(db, f'w{i}@example.org')\n"), str(world.db_path)])
     copies = []
     try:
         while writer.poll() is None and len(copies) < 20:
@@ -179,7 +192,7 @@ def _good_copy(path: Path) -> None:
     live = path.with_name("source.db")
     with open_db(live) as db:
         for n in range(200):
-            users.create_user(db, f"user{n}@example.org")
+            accounts.create_user(db, f"user{n}@example.org")
     backups.backup(live, path)
 
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from search_party.cli import cli
-from search_party.commands.bench import _table
+from search_party.cli.bench import _table
 from search_party.errors import UserError
 
 

@@ -30,12 +30,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-
 from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_frame, write_clip
 from owner_world import CAMERA, LAST_SEEN, OWNER_PHOTO, PERSON_PHOTO
-from search_party.db import utcnow
+from playwright.sync_api import expect, sync_playwright
 from web_helpers import PASSWORD, ROOT, settings_for
+
+from search_party.store.db import utcnow
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser-story"

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search_party.coarse_location import (
+from search_party.errors import UserError
+from search_party.search.coarse_location import (
     COARSE_RESOLUTION,
     PUBLIC_DISTANCE_STEP_M,
     CoarseArea,
@@ -21,8 +22,7 @@ from search_party.coarse_location import (
     coarse_cell,
     public_distance_m,
 )
-from search_party.errors import UserError
-from search_party.geofence import (
+from search_party.search.geofence import (
     MAX_RADIUS_M,
     MIN_RADIUS_M,
     Point,

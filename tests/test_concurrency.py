@@ -1,8 +1,8 @@
 """Several processes write to one SQLite database at once and nothing is lost (WAL mode, a busy
-timeout, and ``BEGIN IMMEDIATE`` for every write: search_party.db).
+timeout, and ``BEGIN IMMEDIATE`` for every write: search_party.store.db).
 
 Seven processes start together on a real database: three upload real clip files
-(``ingest.register_clip``: hashed, spooled and registered; two of them also send the same clip at
+(``spool.register_clip``: hashed, spooled and registered; two of them also send the same clip at
 the same moment), two run searches (``standing_searches.search_report`` over the real FAISS index
 of fixture-dog sightings), two answer consent requests (``consent.answer``).  Afterwards every
 clip, every answer and every search's candidates must be there, exactly once.
@@ -17,12 +17,24 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from domain_world import (
+    LAST_SEEN,
+    LOST_DOG,
+    LOST_DOG_PHOTOS,
+    NOW,
+    camera,
+    dog_photos,
+    models,
+    open_index,
+    place,
+    settings_for,
+    store_sightings,
+)
 
-from domain_world import (LAST_SEEN, LOST_DOG, LOST_DOG_PHOTOS, NOW, camera, dog_photos, models, open_index,
-                          place, settings_for, store_sightings)
-from search_party import consent, ingest, reports, standing_searches, users
+from search_party.community import accounts, consent, reports, standing_searches
 from search_party.config import Settings
-from search_party.db import BUSY_TIMEOUT_MS, open_db
+from search_party.ingest import spool
+from search_party.store.db import BUSY_TIMEOUT_MS, open_db
 
 CAMERAS = 6
 SEARCHED_FIRST, SEARCHED_DURING = 6, 6  # reports searched before the processes start, and by them
@@ -53,7 +65,7 @@ def _upload(data_dir: str, camera_id: int, worker: int, go, results) -> None:
     files.append(_clip_file(folder, "same.mp4", "sent by two uploaders at once"))
     db = open_db(settings.db_path)
     go.wait()
-    ids = [ingest.register_clip(settings, db, path, camera_id).clip.id for path in files]
+    ids = [spool.register_clip(settings, db, path, camera_id).clip.id for path in files]
     results.put(("upload", worker, ids))
 
 
@@ -93,7 +105,7 @@ def world(tmp_path):
         photos = list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)[:1])
         report_ids = []
         for n in range(SEARCHED_FIRST + SEARCHED_DURING):
-            owner = users.create_user(db, f"owner{n}@example.org")
+            owner = accounts.create_user(db, f"owner{n}@example.org")
             report, _ = reports.create_lost_report(
                 db, owner.id, pet_name=f"Dog {n}", species="dog", photos=photos, lat=place(0, 0).lat,
                 lon=place(0, 0).lon, last_seen=LAST_SEEN, now=NOW, **models())

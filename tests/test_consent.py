@@ -7,13 +7,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from domain_world import (
+    LAST_SEEN,
+    LAST_SEEN_POINT,
+    LOST_DOG,
+    LOST_DOG_PHOTOS,
+    NOW,
+    camera,
+    dog_photos,
+    models,
+    open_index,
+    place,
+    store_sightings,
+)
 
-from domain_world import (LAST_SEEN, LAST_SEEN_POINT, LOST_DOG, LOST_DOG_PHOTOS, NOW, camera,
-                          dog_photos, models, open_index, place, store_sightings)
-from search_party import activity, consent, notifications, reports, standing_searches, storage, users
-from search_party.db import open_db
-from search_party.errors import UserError
-from search_party.users import Forbidden
+from search_party.community import accounts, activity, consent, notifications, reports, standing_searches
+from search_party.errors import Forbidden, UserError
+from search_party.store import storage
+from search_party.store.db import open_db
 
 
 @pytest.fixture
@@ -21,7 +32,7 @@ def world(tmp_path):
     """A pet owner's search for dog 172 and a neighbour's camera 300 m away that filmed it
     (sequence 1) and two other dogs."""
     db = open_db(tmp_path / "sp.db")
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     cam = camera(db, "neighbour@example.org", place(45, 300))
     store_sightings(db, cam, [(LOST_DOG, 1), ("177", 1), ("182", 2)])
     report, _ = reports.create_lost_report(
@@ -60,7 +71,7 @@ def test_the_pet_owner_sees_nothing_until_the_camera_owner_shares(world):
     assert shared.sighting_id == request.sighting_id and shared.distance_m % 100 == 0
     assert consent.sighting_image(db, request.match_id, owner.id)[:2] == b"\xff\xd8"
     assert {n.kind for n in notifications.inbox(db, owner.id)} == {"sighting_shared"}
-    stranger = users.create_user(db, "stranger@example.org")
+    stranger = accounts.create_user(db, "stranger@example.org")
     with pytest.raises(Forbidden):  # tried: a third user reading the shared sighting
         consent.shared_sightings(db, report.id, stranger.id)
     with pytest.raises(Forbidden):
@@ -99,7 +110,7 @@ def test_answering_twice_is_one_answer_and_only_the_camera_owner_answers(world):
 def test_requests_per_camera_per_day_are_limited_and_the_rest_wait(tmp_path):
     db = open_db(tmp_path / "sp.db")
     cam = camera(db, "neighbour@example.org", place(45, 300))
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     # The same dog on six separate visits (hours apart): six candidates for one camera.
     for hours in range(6):
         store_sightings(db, cam, [(LOST_DOG, 1)], shift=timedelta(hours=hours))

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from search_party import db as dbm
 from search_party.errors import UserError
+from search_party.store import db as dbm
 
 TABLES = {"schema_version", "users", "cameras", "clips", "sightings", "sighting_crops"}
 
@@ -38,7 +38,7 @@ def test_migrations_are_idempotent(tmp_path):
 def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path):
     """Tried: the worker and the web app starting together on a new data folder."""
     path = tmp_path / "sp.db"
-    code = f"from search_party.db import open_db; open_db({str(path)!r})"
+    code = f"from search_party.store.db import open_db; open_db({str(path)!r})"
     procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     db = dbm.open_db(path)

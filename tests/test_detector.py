@@ -13,8 +13,8 @@ import pytest
 
 from embeddings import boxes as bx
 from embeddings.detector import DETECTORS, Detection, PetDetector, Shrunk
+from embeddings.errors import ModelError
 from embeddings.images import load_rgb
-from embeddings.registry import ModelError
 
 DOG_ON_PORCH = (133.0, 222.0, 310.0, 540.0)  # zamba_dog_porch.jpg, 768×576
 ASTRONAUT = (15.0, 10.0, 365.0, 512.0)  # astronaut.png, 512×512

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-
 from domain_world import LOST_DOG, LOST_DOG_PHOTOS, dog_photos, image, place, settings_for, store_sightings
-from search_party import storage
-from search_party.cli import cli
-from search_party.db import open_db, utcnow
-from search_party.errors import UserError
 from sighting_drafts import T0
+
+from search_party.cli import cli
+from search_party.errors import UserError
+from search_party.store import storage
+from search_party.store.db import open_db, utcnow
 
 
 @pytest.fixture

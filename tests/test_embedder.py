@@ -7,9 +7,9 @@ import pytest
 
 from embeddings import reid_data
 from embeddings.embedder import Embedder, crop_box
+from embeddings.errors import ModelError
 from embeddings.evaluate import score
 from embeddings.images import load_rgb
-from embeddings.registry import ModelError
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import av
 import pytest
+from domain_world import LAST_SEEN, NOW, models, settings_for
 from PIL import Image, ImageCms
 from pillow_heif import register_heif_opener
 
-from domain_world import LAST_SEEN, NOW, models, settings_for
-from search_party import ingest, reports, storage, users
-from search_party.db import open_db
-from search_party.privacy_audit import has_metadata
+from search_party.community import accounts, reports
+from search_party.ingest import clip_task, spool
+from search_party.measure.privacy_audit import has_metadata
+from search_party.store import storage
+from search_party.store.db import open_db
 
 register_heif_opener()
 
@@ -75,10 +77,10 @@ def db(tmp_path):
 def test_a_report_photo_with_gps_and_device_exif_is_stored_without_it(db, fixtures, fmt):
     """Tried: a phone photo (JPEG with EXIF, GPS, XMP and a comment; HEIC with EXIF and GPS)."""
     photo = with_metadata(fixtures / "images" / "zamba_dog_porch.jpg", fmt)
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     lost, _ = reports.create_lost_report(db, owner.id, pet_name="Rex", species="dog", photos=[photo],
                                          lat=51.5007, lon=-0.1246, last_seen=LAST_SEEN, now=NOW, **models())
-    finder = users.create_user(db, "finder@example.org")
+    finder = accounts.create_user(db, "finder@example.org")
     found, _ = reports.create_found_report(db, finder.id, species="dog", photos=[photo], lat=51.5007,
                                            lon=-0.1246, found_at=NOW - timedelta(minutes=5), now=NOW,
                                            **models())
@@ -108,8 +110,8 @@ def test_a_clip_with_location_and_device_tags_leaves_no_trace_in_the_instance(tm
     with open_db(settings.db_path) as db:
         owner = storage.add_user(db, "neighbour@example.org")
         camera = storage.opt_in(db, storage.add_camera(db, owner.id, 51.5, -0.12, retention_days=30).id)
-        submission = ingest.register_clip(settings, db, clip, camera.id)
-        done = ingest.run_clip(settings, submission.clip.id, "test:exif")
+        submission = spool.register_clip(settings, db, clip, camera.id)
+        done = clip_task.run_clip(settings, submission.clip.id, "test:exif")
         assert done.status == "done" and done.sightings_count >= 1
         for (thumbnail,) in db.execute("SELECT thumbnail FROM sightings"):
             assert_clean(thumbnail)

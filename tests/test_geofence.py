@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search_party.errors import UserError
-from search_party.geofence import (
+from search_party.search.geofence import (
     DEFAULT_RADIUS_M,
     EARTH_RADIUS_M,
     MAX_RADIUS_M,

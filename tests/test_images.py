@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embeddings.images import ImageError, load_image, load_rgb
+from embeddings.errors import ImageError
+from embeddings.images import load_image, load_rgb
 
 DOG = "images/zamba_dog_porch.jpg"  # 768×576 landscape
 

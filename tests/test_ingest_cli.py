@@ -8,12 +8,12 @@ import sys
 
 import numpy as np
 import pytest
-
-from search_party import storage
-from search_party.db import open_db
-from search_party.vector_index import VectorIndex, _read
 from domain_world import settings_for
 from test_jobs import ROOT, worker_env
+
+from search_party.store import storage
+from search_party.store.db import open_db
+from search_party.store.vector_index import VectorIndex, _read
 
 PUPPY = ROOT / "tests" / "fixtures" / "videos" / "dog_puppy_indoor_4s_480p.mp4"
 

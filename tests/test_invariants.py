@@ -19,23 +19,44 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from domain_world import (
+    LAST_SEEN,
+    LAST_SEEN_POINT,
+    LOST_DOG,
+    LOST_DOG_PHOTOS,
+    NOW,
+    camera,
+    detector,
+    dog_photos,
+    image,
+    models,
+    open_index,
+    place,
+    store_sightings,
+)
 from PIL import Image
+from sighting_drafts import embedder, mpdd_drafts
 
-from domain_world import (LAST_SEEN, LAST_SEEN_POINT, LOST_DOG, LOST_DOG_PHOTOS, NOW, camera,
-                          detector, dog_photos, image, models, open_index, place, store_sightings)
 from embeddings.embedder import crop_box
 from embeddings.images import load_rgb
 from embeddings.redact import blur_beside
-from search_party import (activity, consent, matching, notifications, relay, reports, scoring,
-                          standing_searches, storage, users)
-from search_party.coarse_location import coarse_area
-from search_party.db import open_db
-from search_party.errors import UserError
-from search_party.geofence import Point, destination_point
-from search_party.query_photos import CROP_MARGIN
-from search_party.users import Forbidden
-from search_party.vector_index import VectorIndex
-from sighting_drafts import embedder, mpdd_drafts
+from search_party.community import (
+    accounts,
+    activity,
+    consent,
+    notifications,
+    relay,
+    reports,
+    standing_searches,
+)
+from search_party.errors import Forbidden, UserError
+from search_party.search import matching, scoring
+from search_party.search.coarse_location import coarse_area
+from search_party.search.geofence import Point, destination_point
+from search_party.search.query_photos import CROP_MARGIN
+from search_party.store import storage
+from search_party.store.db import open_db
+from search_party.store.vector_index import VectorIndex
 
 
 def count(db, table, where="1", params=()):
@@ -58,7 +79,7 @@ def db(tmp_path):
 
 
 def test_invariant_1_no_dog_no_report_and_a_person_is_never_embedded(db):
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     with pytest.raises(UserError, match="no dog found in photo 1"):  # tried: a person-only photo
         report_lost(db, owner.id, photos=[image("astronaut.png")])
     with pytest.raises(UserError, match="no dog found in photo 1"):  # tried: as a found report too
@@ -98,12 +119,12 @@ def _png(rgb: np.ndarray) -> bytes:
 
 
 def test_invariant_2_nothing_from_a_camera_reaches_anyone_but_its_owner_until_shared(db, tmp_path):
-    owner = users.create_user(db, "owner@example.org")
-    stranger = users.create_user(db, "stranger@example.org")
-    shelter = users.register_shelter(db, "desk@shelter.example", None, name="Shelter",
+    owner = accounts.create_user(db, "owner@example.org")
+    stranger = accounts.create_user(db, "stranger@example.org")
+    shelter = accounts.register_shelter(db, "desk@shelter.example", None, name="Shelter",
                                      lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon,
                                      service_radius_m=10_000)
-    users.approve_shelter(db, shelter.user_id, users.create_user(db, "admin@example.org", role="admin").id)
+    accounts.approve_shelter(db, shelter.user_id, accounts.create_user(db, "admin@example.org", role="admin").id)
     porch = camera(db, "neighbour@example.org", place(45, 300), name="porch")
     never = camera(db, "shy@example.org", place(225, 200), opted_in=False, name="shy")
     with pytest.raises(UserError, match="not opted in"):  # tried: volunteering from it anyway
@@ -141,7 +162,7 @@ def test_invariant_2_nothing_from_a_camera_reaches_anyone_but_its_owner_until_sh
 
 
 def test_invariant_3_only_opted_in_cameras_inside_the_radius_after_last_seen_are_scored(db, tmp_path):
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     inside = camera(db, "in@example.org", place(10, 600), name="inside")
     ring = camera(db, "ring@example.org", place(100, 1500), name="ring")  # inside 2 km only
     far = camera(db, "far@example.org", place(200, 7000), name="far")
@@ -175,7 +196,7 @@ def test_invariant_3_a_cameras_exact_place_is_never_shown_to_others(db, tmp_path
     # Six owners, one a day, search from six points around the camera; each is shared it.
     for n in range(6):
         day = NOW + timedelta(days=n)
-        owner = users.create_user(db, f"owner{n}@example.org")
+        owner = accounts.create_user(db, f"owner{n}@example.org")
         centre = destination_point(Point(porch.lat, porch.lon), 60 * n, 250 + 100 * n)
         report = report_lost(db, owner.id, lat=centre.lat, lon=centre.lon, pet_name=f"Dog {n}",
                              photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)[:2]), now=day)
@@ -205,7 +226,7 @@ def _flatten(values):
 
 
 def test_invariant_4_opt_out_and_account_deletion_erase_everything_they_cover(db, tmp_path):
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     porch = camera(db, "neighbour@example.org", place(45, 300), name="porch")
     garden = camera(db, "gardener@example.org", place(300, 500), name="garden")
     porch_ids = store_sightings(db, porch, [(LOST_DOG, 1), ("177", 1)])
@@ -231,11 +252,11 @@ def test_invariant_4_opt_out_and_account_deletion_erase_everything_they_cover(db
     VectorIndex.refresh(db, index_path)
     assert gone(porch_ids) and notifications.inbox(db, porch.owner_id) == []
     # The camera owner deletes their account: cameras, clips, sightings, index entries, messages.
-    users.delete_account(db, garden.owner_id, index_path=index_path)
+    accounts.delete_account(db, garden.owner_id, index_path=index_path)
     assert gone(garden_ids) and count(db, "cameras", "id = ?", [garden.id]) == 0
     assert count(db, "clips", "camera_id = ?", [garden.id]) == count(db, "messages") == 0
     # The pet owner deletes theirs: the report, its photos, query vectors, matches, inbox.
-    users.delete_account(db, owner.id, index_path=index_path)
+    accounts.delete_account(db, owner.id, index_path=index_path)
     for table in ("lost_reports", "report_photos", "query_vectors", "matches", "conversations",
                   "notifications"):
         assert count(db, table) == 0, table
@@ -246,7 +267,7 @@ def test_invariant_4_opt_out_and_account_deletion_erase_everything_they_cover(db
 
 
 def test_invariant_5_the_index_is_a_cache_rebuilt_from_sqlite_with_the_same_results(db, tmp_path):
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     for n, dog in enumerate([(LOST_DOG, 1), ("177", 1), (LOST_DOG, 3), ("182", 2)]):
         store_sightings(db, camera(db, f"cam{n}@example.org", place(90 * n, 400)), [dog])
     report = report_lost(db, owner.id)

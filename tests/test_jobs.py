@@ -1,7 +1,7 @@
 """The real queue with a real worker process: huey on SQLite, `search-party worker` in a subprocess,
 the full pipeline on real composed clips (tests/short_clips.py), a real SQLite file in tmp_path.
 
-Crash test hook: SEARCH_PARTY_TEST_PAUSE_BEFORE_COMMIT (see search_party/ingest.py) makes the
+Crash test hook: SEARCH_PARTY_TEST_PAUSE_BEFORE_COMMIT (see search_party/clips.py) makes the
 worker write a marker file from inside the open transaction that stores a clip, then sleep, so
 the test can SIGKILL it at the worst possible moment.
 """
@@ -16,14 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-from huey import RedisHuey, SqliteHuey
-
 from domain_world import settings_for
-from search_party import ingest, jobs, storage
-from search_party.config import Settings, load_settings
-from search_party.db import open_db
-from search_party.errors import UserError
+from huey import RedisHuey, SqliteHuey
 from short_clips import SECONDS, dog_clip
+
+from search_party.config import Settings, load_settings
+from search_party.errors import UserError
+from search_party.ingest import clip_task, jobs, spool
+from search_party.store import storage
+from search_party.store.db import open_db
 
 ROOT = Path(__file__).resolve().parent.parent
 THROUGHPUT_CLIPS = 100
@@ -80,11 +81,11 @@ def test_a_worker_killed_inside_the_commit_leaves_nothing_and_the_clip_completes
     log = tmp_path / "worker.log"
     db = open_db(settings.db_path)
     camera = opted_in_camera(db)
-    clip = ingest.register_clip(settings, db, dog_clip(tmp_path / "porch.mp4"), camera.id).clip
+    clip = spool.register_clip(settings, db, dog_clip(tmp_path / "porch.mp4"), camera.id).clip
     jobs.make_queue(settings).enqueue(clip.id)
     marker = tmp_path / "inside-the-commit"
 
-    doomed = start_worker(settings, log, **{ingest.TEST_PAUSE_ENV: str(marker)})
+    doomed = start_worker(settings, log, **{clip_task.TEST_PAUSE_ENV: str(marker)})
     wait_for(marker.exists, "the worker to reach the commit", log, doomed)
     # The sightings are written but not committed: nobody else sees them.
     assert clip_rows(db, clip.id) == (0, 0)
@@ -176,7 +177,7 @@ def test_recovery_requeues_a_dead_workers_clip_and_fails_one_that_keeps_killing_
     live_claim = jobs.new_claim()  # this very process: alive
     ids = []
     for n, claim in enumerate((dead_claim, dead_claim, live_claim)):
-        clip = ingest.register_clip(settings, db, dog_clip(tmp_path / f"c{n}.mp4", seed=n), camera.id).clip
+        clip = spool.register_clip(settings, db, dog_clip(tmp_path / f"c{n}.mp4", seed=n), camera.id).clip
         storage.claim_clip(db, clip.id, claim)
         ids.append(clip.id)
     db.execute("UPDATE clips SET attempts = ? WHERE id = ?", [settings.max_attempts, ids[1]])

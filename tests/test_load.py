@@ -1,4 +1,4 @@
-"""The bounded load test (search_party.load_test) for a few seconds: the real server in its own
+"""The bounded load test (search_party.measure.load_test) for a few seconds: the real server in its own
 process on 127.0.0.1, clients searching, uploading and answering at once; zero 5xx, no lost
 write, and the latency table in the test output.  `search-party bench load` runs it longer."""
 
@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
-
 from domain_world import settings_for
+
 from search_party.errors import UserError
-from search_party.load_test import KINDS, run_load
+from search_party.measure.load_test import KINDS, run_load
 
 
 def test_many_clients_get_no_5xx_and_lose_no_write(shared_data, tmp_path, capsys):

@@ -14,15 +14,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from embeddings.registry import ModelError
-from search_party import geofence, matching, scoring, storage
-from search_party.coarse_location import coarse_area
-from search_party.db import open_db
-from search_party.geofence import SIGHTING_SLACK, Point, destination_point
-from search_party.query_photos import QueryPhotos
-from search_party.vector_index import VectorIndex
 from sighting_drafts import clip_result, embedder, mpdd_drafts
+
+from embeddings.errors import ModelError
+from search_party.search import geofence, matching, scoring
+from search_party.search.coarse_location import coarse_area
+from search_party.search.geofence import SIGHTING_SLACK, Point, destination_point
+from search_party.search.query_photos import QueryPhotos
+from search_party.store import storage
+from search_party.store.db import open_db
+from search_party.store.vector_index import VectorIndex
 
 LAST_SEEN = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 HOME = Point(51.5074, -0.1278)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from clipmaker import DogWalk, compose, frame_times, mpdd_crops, video_frame
-from search_party.video.decode import decode_frames, probe_clip, small_grey
-from search_party.video.motion import MotionDetector
-from search_party.video.sampling import FrameSampler
+
+from search_party.ingest.video.decode import decode_frames, probe_clip, small_grey
+from search_party.ingest.video.motion import MotionDetector
+from search_party.ingest.video.sampling import FrameSampler
 
 THRESHOLD = 0.001  # the IngestOptions default
 

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_frame, write_clip
 from PIL import Image
 
-from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_frame, write_clip
 from embeddings.detector import PetDetector
 from embeddings.embedder import Embedder, crop_box
 from embeddings.images import load_rgb
-from search_party.pipeline import process_clip
-from search_party.sightings import ClipResult, IngestOptions, SightingDraft
-from search_party.tracking import sharpness
-from search_party.video.decode import ClipError
+from search_party.ingest.pipeline import process_clip
+from search_party.ingest.sightings import ClipResult, IngestOptions, SightingDraft
+from search_party.ingest.tracking import sharpness
+from search_party.ingest.video.decode import ClipError
 
 T0 = datetime(2025, 6, 1, 7, 30, tzinfo=timezone.utc)
 

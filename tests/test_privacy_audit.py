@@ -1,4 +1,4 @@
-"""The privacy audit (search_party.privacy_audit) on real person photos and footage, through the
+"""The privacy audit (search_party.measure.privacy_audit) on real person photos and footage, through the
 real report wizard and the real ingest, with the real detectors and embedder (invariant 1).
 
 To stay within the suite's time, the audit here runs every image of ../shared/data/persons, the
@@ -14,12 +14,12 @@ import sys
 
 import numpy as np
 import pytest
-
 from domain_world import settings_for
+
 from embeddings.detector import PetDetector
 from embeddings.images import load_rgb
 from embeddings.redact import blur_regions
-from search_party.privacy_audit import audit_sources, blurred_mask, run_audit, summary_lines
+from search_party.measure.privacy_audit import audit_sources, blurred_mask, run_audit, summary_lines
 
 CLIPS = ("vtest_pedestrians_15s.mp4", "dog_puppy_indoor_4s_480p.mp4")
 COMPOSITES = ("lady.jpg", "group_2.jpg")

@@ -8,13 +8,14 @@ from functools import lru_cache
 import numpy as np
 import pytest
 from PIL import Image
+from sighting_drafts import embedder
 
 from embeddings.detector import PetDetector
 from embeddings.embedder import crop_box
-from embeddings.images import ImageError, load_rgb
+from embeddings.errors import ImageError
+from embeddings.images import load_rgb
 from search_party.errors import UserError
-from search_party.query_photos import CROP_MARGIN, MAX_PHOTOS, QueryPhotos, query_from_photos
-from sighting_drafts import embedder
+from search_party.search.query_photos import CROP_MARGIN, MAX_PHOTOS, QueryPhotos, query_from_photos
 
 
 @lru_cache(maxsize=1)

@@ -4,19 +4,18 @@ address; only the two people of a conversation read it; a message posted twice i
 from __future__ import annotations
 
 import pytest
-
 from domain_world import LAST_SEEN, LAST_SEEN_POINT, LOST_DOG, LOST_DOG_PHOTOS, NOW, dog_photos, models
-from search_party import notifications, relay, reports, retention, users
-from search_party.db import open_db
-from search_party.errors import UserError
-from search_party.users import Forbidden
+
+from search_party.community import accounts, notifications, relay, reports, retention
+from search_party.errors import Forbidden, UserError
+from search_party.store.db import open_db
 
 
 @pytest.fixture
 def world(tmp_path):
     db = open_db(tmp_path / "sp.db")
-    owner = users.create_user(db, "owner@example.org")
-    helper = users.create_user(db, "helper@example.org", display_name="Sam from no. 12")
+    owner = accounts.create_user(db, "owner@example.org")
+    helper = accounts.create_user(db, "helper@example.org", display_name="Sam from no. 12")
     report, _ = reports.create_lost_report(
         db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)[:1]),
         lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
@@ -45,7 +44,7 @@ def test_only_the_two_people_read_a_conversation(world):
     db, owner, helper, report = world
     conversation = relay.start_conversation(db, helper.id, lost_report_id=report.id)
     relay.send_message(db, conversation.id, helper.id, "Seen her?")
-    stranger = users.create_user(db, "stranger@example.org")
+    stranger = accounts.create_user(db, "stranger@example.org")
     with pytest.raises(Forbidden):  # tried: a third user reading
         relay.read_messages(db, conversation.id, stranger.id)
     with pytest.raises(Forbidden):  # tried: a third user writing into it
@@ -71,7 +70,7 @@ def test_an_ended_search_takes_no_new_conversations_but_keeps_its_own(world):
     db, owner, helper, report = world
     conversation = relay.start_conversation(db, helper.id, lost_report_id=report.id)
     retention.mark_found(db, report.id, owner.id, now=NOW)
-    latecomer = users.create_user(db, "late@example.org")
+    latecomer = accounts.create_user(db, "late@example.org")
     with pytest.raises(UserError, match="has ended"):  # tried: contacting a found dog's owner
         relay.start_conversation(db, latecomer.id, lost_report_id=report.id)
     relay.send_message(db, conversation.id, owner.id, "She is home, thank you!")
@@ -82,7 +81,7 @@ def test_deleting_an_account_deletes_its_conversations(world):
     db, owner, helper, report = world
     conversation = relay.start_conversation(db, helper.id, lost_report_id=report.id)
     relay.send_message(db, conversation.id, helper.id, "Seen her?")
-    users.delete_account(db, helper.id)
+    accounts.delete_account(db, helper.id)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
     assert relay.conversations_for(db, owner.id) == []
     assert notifications.inbox(db, owner.id) == []  # the note about the message went with it

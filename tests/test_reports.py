@@ -8,16 +8,24 @@ import io
 from datetime import timedelta
 
 import pytest
+from domain_world import (
+    LAST_SEEN,
+    LAST_SEEN_POINT,
+    LOST_DOG,
+    LOST_DOG_PHOTOS,
+    NOW,
+    dog_photos,
+    image,
+    models,
+    place,
+)
 from PIL import Image
 
-from domain_world import (LAST_SEEN, LAST_SEEN_POINT, LOST_DOG, LOST_DOG_PHOTOS, NOW, dog_photos,
-                          image, models, place)
-from embeddings.images import ImageError
-from search_party import consent, notifications, reports, retention, users
-from search_party.coarse_location import coarse_area
-from search_party.db import open_db
-from search_party.errors import UserError
-from search_party.users import Forbidden
+from embeddings.errors import ImageError
+from search_party.community import accounts, consent, notifications, reports, retention
+from search_party.errors import Forbidden, UserError
+from search_party.search.coarse_location import coarse_area
+from search_party.store.db import open_db
 
 
 @pytest.fixture
@@ -27,7 +35,7 @@ def db(tmp_path):
 
 @pytest.fixture
 def owner(db):
-    return users.create_user(db, "owner@example.org")
+    return accounts.create_user(db, "owner@example.org")
 
 
 def lost(db, owner_id, photos=None, **overrides):
@@ -103,7 +111,7 @@ def test_submitting_the_same_report_twice_stores_it_once(db, owner):
 
 def test_a_search_expires_renews_and_cannot_be_renewed_once_found(db, owner):
     report, _ = lost(db, owner.id)
-    stranger = users.create_user(db, "stranger@example.org")
+    stranger = accounts.create_user(db, "stranger@example.org")
     expired_ids, _ = retention.expire_searches(db, now=report.expires)
     assert expired_ids == [report.id] and reports.get_lost_report(db, report.id).status == "expired"
     with pytest.raises(Forbidden):  # tried: someone else renewing it
@@ -117,7 +125,7 @@ def test_a_search_expires_renews_and_cannot_be_renewed_once_found(db, owner):
 
 def test_a_found_dog_is_matched_to_the_lost_report_nearby_and_both_are_told(db, owner):
     report, _ = lost(db, owner.id, photos=dog_photos("182", 4), pet_name="Rex")
-    finder = users.create_user(db, "finder@example.org")
+    finder = accounts.create_user(db, "finder@example.org")
     other_dog, _ = reports.create_found_report(
         db, finder.id, species="dog", photos=list(dog_photos("177", 1)), lat=place(0, 2000).lat,
         lon=place(0, 2000).lon, found_at=NOW - timedelta(minutes=30), now=NOW, **models())
@@ -140,7 +148,7 @@ def test_a_found_dog_is_matched_to_the_lost_report_nearby_and_both_are_told(db, 
 
 
 def test_a_new_lost_report_is_matched_against_recent_found_reports(db, owner):
-    finder = users.create_user(db, "finder@example.org")
+    finder = accounts.create_user(db, "finder@example.org")
     found, _ = reports.create_found_report(
         db, finder.id, species="dog", photos=list(dog_photos("182", 2)), lat=LAST_SEEN_POINT.lat,
         lon=LAST_SEEN_POINT.lon, found_at=LAST_SEEN + timedelta(minutes=40), now=NOW, **models())
@@ -151,7 +159,7 @@ def test_a_new_lost_report_is_matched_against_recent_found_reports(db, owner):
 
 def test_only_an_approved_shelter_posts_intakes_and_sees_lost_reports_in_its_area(db, owner):
     report, _ = lost(db, owner.id)
-    shelter = users.register_shelter(db, "desk@shelter.example", None, name="Northside Shelter",
+    shelter = accounts.register_shelter(db, "desk@shelter.example", None, name="Northside Shelter",
                                      lat=place(0, 8000).lat, lon=place(0, 8000).lon,
                                      service_radius_m=10_000)
     intake = dict(species="dog", photos=list(dog_photos(LOST_DOG, 1)), lat=place(0, 8000).lat,
@@ -161,22 +169,22 @@ def test_only_an_approved_shelter_posts_intakes_and_sees_lost_reports_in_its_are
         reports.create_found_report(db, shelter.user_id, **intake)
     with pytest.raises(Forbidden):
         reports.shelter_dashboard(db, shelter.user_id)
-    admin = users.create_user(db, "admin@example.org", role="admin")
-    users.approve_shelter(db, shelter.user_id, admin.id)
+    admin = accounts.create_user(db, "admin@example.org", role="admin")
+    accounts.approve_shelter(db, shelter.user_id, admin.id)
     assert [r.id for r in reports.shelter_dashboard(db, shelter.user_id)] == [report.id]
     assert consent.photo_image(db, report.photo_ids[0], shelter.user_id)
     found, _ = reports.create_found_report(db, shelter.user_id, **intake)
     (match,) = consent.found_matches(db, owner.id, lost_report_id=report.id)
     assert found.source == "shelter" and match.source == "shelter"
-    far = users.register_shelter(db, "far@shelter.example", None, name="Far Shelter",
+    far = accounts.register_shelter(db, "far@shelter.example", None, name="Far Shelter",
                                  lat=place(0, 60_000).lat, lon=place(0, 60_000).lon,
                                  service_radius_m=20_000)
-    users.approve_shelter(db, far.user_id, admin.id)
+    accounts.approve_shelter(db, far.user_id, admin.id)
     assert reports.shelter_dashboard(db, far.user_id) == []  # outside its service area
 
 
 def test_a_found_report_posted_twice_is_stored_once(db):
-    finder = users.create_user(db, "finder@example.org")
+    finder = accounts.create_user(db, "finder@example.org")
     post = dict(species="dog", photos=list(dog_photos("182", 2)), lat=LAST_SEEN_POINT.lat,
                 lon=LAST_SEEN_POINT.lon, found_at=NOW - timedelta(minutes=5), now=NOW, **models())
     first, created = reports.create_found_report(db, finder.id, **post)
@@ -189,7 +197,7 @@ def test_a_found_report_posted_twice_is_stored_once(db):
 
 def test_deleting_a_lost_report_deletes_its_photos_and_vectors(db, owner):
     report, _ = lost(db, owner.id)
-    stranger = users.create_user(db, "stranger@example.org")
+    stranger = accounts.create_user(db, "stranger@example.org")
     with pytest.raises(Forbidden):  # tried: someone else deleting it
         reports.delete_lost_report(db, report.id, stranger.id)
     reports.delete_lost_report(db, report.id, owner.id)

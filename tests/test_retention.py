@@ -7,13 +7,33 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from domain_world import (LAST_SEEN, LAST_SEEN_POINT, LOST_DOG, LOST_DOG_PHOTOS, NOW, camera,
-                          dog_photos, models, open_index, place, store_sightings)
-from search_party import activity, consent, notifications, reports, retention, standing_searches, storage, users
-from search_party.db import open_db, utcnow
-from search_party.vector_index import VectorIndex
+from domain_world import (
+    LAST_SEEN,
+    LAST_SEEN_POINT,
+    LOST_DOG,
+    LOST_DOG_PHOTOS,
+    NOW,
+    camera,
+    dog_photos,
+    models,
+    open_index,
+    place,
+    store_sightings,
+)
 from sighting_drafts import T0
+
+from search_party.community import (
+    accounts,
+    activity,
+    consent,
+    notifications,
+    reports,
+    retention,
+    standing_searches,
+)
+from search_party.store import storage
+from search_party.store.db import open_db, utcnow
+from search_party.store.vector_index import VectorIndex
 
 
 def count(db, table, where="1", params=()):
@@ -23,7 +43,7 @@ def count(db, table, where="1", params=()):
 @pytest.fixture
 def world(tmp_path):
     db = open_db(tmp_path / "sp.db")
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     cam = camera(db, "neighbour@example.org", place(45, 300))
     store_sightings(db, cam, [(LOST_DOG, 1), ("177", 1)])
     report, _ = reports.create_lost_report(

@@ -9,14 +9,15 @@ from functools import lru_cache
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from sighting_drafts import MPDD, embedder
 
 from embeddings.images import load_rgb
 from embeddings.reid_data import read_folder
-from search_party import geofence, matching, scoring, search_bench
 from search_party.cli import cli
-from search_party.db import from_db_time
-from search_party.index_kinds import INDEX_KINDS
-from sighting_drafts import MPDD, embedder
+from search_party.measure import search_bench
+from search_party.search import geofence, matching, scoring
+from search_party.store.db import from_db_time
+from search_party.store.index_kinds import INDEX_KINDS
 
 N = 2_000
 

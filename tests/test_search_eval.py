@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from sighting_drafts import MPDD, embedder
 
 from embeddings.reid_data import read_folder
-from search_party import geofence, search_eval
 from search_party.cli import cli
-from search_party.index_kinds import INDEX_KINDS
-from sighting_drafts import MPDD, embedder
+from search_party.measure import search_eval
+from search_party.search import geofence
+from search_party.store.index_kinds import INDEX_KINDS
 
 
 @lru_cache(maxsize=1)

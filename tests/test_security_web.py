@@ -28,13 +28,14 @@ import pytest
 from flask import Flask
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-from PIL import Image
-
 from owner_world import OWNER_PHOTO, client_for
-from search_party import cameras, camera_tokens, ingest, jobs, users
-from search_party.db import utcnow
-from web import create_app
+from PIL import Image
 from web_helpers import DOG_CLIP, api, app_config, db_of, settings_for
+
+from search_party.community import accounts, camera_tokens, cameras
+from search_party.ingest import clip_task, jobs
+from search_party.store.db import utcnow
+from web import create_app
 
 HOST = "search-party.test"
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -50,7 +51,7 @@ def app(tmp_path_factory) -> Flask:
 def member(app):
     """A signed-in resident with an opted-in camera and an upload token for it."""
     with db_of(app) as db:
-        user = users.create_user(db, "member@example.org", None)
+        user = accounts.create_user(db, "member@example.org", None)
         camera = cameras.register_camera(db, user.id, lat=51.5007, lon=-0.1246, name="porch")
         cameras.opt_in(db, camera.id, user.id)
         _, token = camera_tokens.create_token(db, camera.id, user.id, "fuzz")
@@ -262,7 +263,7 @@ def test_a_polyglot_photo_is_stored_only_as_re_encoded_pixels(app):
 
 def _new_user(app, email: str) -> int:
     with db_of(app) as db:
-        return users.create_user(db, email, None).id
+        return accounts.create_user(db, email, None).id
 
 
 # ---------------------------------------------------------------- hostile clip uploads
@@ -309,7 +310,7 @@ def test_an_accepted_upload_that_is_no_video_fails_with_a_reason_and_is_deleted(
         data={"clip": (io.BytesIO(body), f"fake-{what}.mp4", "video/mp4")}, content_type="multipart/form-data")
     assert response.status_code in (200, 201)
     clip_id = response.get_json()["clips"][0]["id"]
-    done = ingest.run_clip(app.config["SETTINGS"], clip_id, jobs.new_claim())
+    done = clip_task.run_clip(app.config["SETTINGS"], clip_id, jobs.new_claim())
     assert done.status == "failed" and "not" in done.reason and len(done.reason) > 20
     assert not any(f.name == f"fake-{what}.mp4" for f in files_under(app.config["SETTINGS"].spool_dir))
 

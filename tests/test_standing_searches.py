@@ -6,17 +6,32 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from domain_world import (LAST_SEEN, LAST_SEEN_POINT, LOST_DOG, LOST_DOG_PHOTOS, NOW, camera,
-                          dog_photos, models, open_index, place, settings_for, store_sightings)
-from search_party import consent, ingest, jobs, notifications, reports, standing_searches, storage, users
-from search_party.db import open_db, utcnow
+from domain_world import (
+    LAST_SEEN,
+    LAST_SEEN_POINT,
+    LOST_DOG,
+    LOST_DOG_PHOTOS,
+    NOW,
+    camera,
+    dog_photos,
+    models,
+    open_index,
+    place,
+    settings_for,
+    store_sightings,
+)
 from short_clips import dog_clip
+
+from search_party.community import accounts, consent, notifications, reports, standing_searches
+from search_party.ingest import clip_task, jobs, spool
+from search_party.store import storage
+from search_party.store.db import open_db, utcnow
 
 
 def test_a_dog_filmed_an_hour_after_the_report_is_found_by_the_ingest_path(tmp_path):
     settings = settings_for(tmp_path / "data")
     db = open_db(settings.db_path)
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     cam = camera(db, "neighbour@example.org", place(120, 400))
     reported = utcnow() - timedelta(hours=2)
     # Dog 131: the owner's photos are sequence 4; the clip (tests/short_clips.py) walks its
@@ -27,9 +42,9 @@ def test_a_dog_filmed_an_hour_after_the_report_is_found_by_the_ingest_path(tmp_p
         now=reported, **models())
     index = open_index(db, tmp_path)
     assert standing_searches.search_report(db, report.id, index, now=reported).new_matches == []
-    submission = ingest.register_clip(settings, db, dog_clip(tmp_path / "porch.mp4"), cam.id,
+    submission = spool.register_clip(settings, db, dog_clip(tmp_path / "porch.mp4"), cam.id,
                                       start_time=reported + timedelta(hours=1))
-    clip = ingest.run_clip(settings, submission.clip.id, jobs.new_claim())  # the worker's task body
+    clip = clip_task.run_clip(settings, submission.clip.id, jobs.new_claim())  # the worker's task body
     assert clip.status == "done" and clip.sightings_count == 1
     (match,) = consent.matches_of_report(db, report.id)
     assert match.state == "asked" and match.camera_id == cam.id
@@ -41,7 +56,7 @@ def test_a_dog_filmed_an_hour_after_the_report_is_found_by_the_ingest_path(tmp_p
 
 def test_a_sighting_the_hook_missed_is_caught_up_once_and_a_visit_is_asked_once(tmp_path):
     db = open_db(tmp_path / "sp.db")
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     cam = camera(db, "neighbour@example.org", place(45, 300))
     report, _ = reports.create_lost_report(
         db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
@@ -61,7 +76,7 @@ def test_a_sighting_the_hook_missed_is_caught_up_once_and_a_visit_is_asked_once(
 
 def test_a_search_only_rescores_sightings_in_its_own_fence(tmp_path):
     db = open_db(tmp_path / "sp.db")
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     near = camera(db, "near@example.org", place(0, 800), name="near")
     far = camera(db, "far@example.org", place(0, 1500), name="far")
     report, _ = reports.create_lost_report(
@@ -77,7 +92,7 @@ def test_a_search_only_rescores_sightings_in_its_own_fence(tmp_path):
 
 def test_two_new_clips_of_one_visit_scored_in_one_run_are_asked_once(tmp_path):
     db = open_db(tmp_path / "sp.db")
-    owner = users.create_user(db, "owner@example.org")
+    owner = accounts.create_user(db, "owner@example.org")
     cam = camera(db, "neighbour@example.org", place(45, 300))
     report, _ = reports.create_lost_report(
         db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-
-from search_party import storage
-from search_party.db import open_db
-from search_party.errors import UserError
 from sighting_drafts import T0, clip_result, mpdd_drafts
+
+from search_party.errors import UserError
+from search_party.store import storage
+from search_party.store.db import open_db
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from embeddings.images import load_rgb
-from search_party.tracking import (
+from search_party.ingest.tracking import (
     CropCandidate,
     Track,
     Tracker,

@@ -16,15 +16,24 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-
-from domain_world import LAST_SEEN, LOST_DOG, LOST_DOG_PHOTOS, NOW, dog_photos, models, open_index, place
+from domain_world import (
+    LAST_SEEN,
+    LOST_DOG,
+    LOST_DOG_PHOTOS,
+    NOW,
+    dog_photos,
+    models,
+    open_index,
+    place,
+    store_sightings,
+)
 from domain_world import camera as add_camera
-from domain_world import store_sightings
-from search_party import consent, reports, standing_searches, users
-from search_party.coarse_location import area_of_cell, coarse_area, coarse_cell
-from search_party.db import open_db
-from search_party.geofence import MAX_RADIUS_M, MIN_RADIUS_M, Point, destination_point, distance_m
-from search_party.search_status import search_status
+
+from search_party.community import accounts, consent, reports, standing_searches
+from search_party.community.search_status import search_status
+from search_party.search.coarse_location import area_of_cell, coarse_area, coarse_cell
+from search_party.search.geofence import MAX_RADIUS_M, MIN_RADIUS_M, Point, destination_point, distance_m
+from search_party.store.db import open_db
 
 SEARCHES = 20  # four days of the camera's five requests a day
 CAMERA = place(60, 450)
@@ -73,7 +82,7 @@ def run_world(tmp_path, camera_at: Point, searches: list[tuple[Point, float]]) -
     shown = []
     for n, (centre, radius) in enumerate(searches):
         now = NOW + timedelta(hours=25 * (n // 5), minutes=n % 5)  # a fresh daily quota every 5
-        owner = users.create_user(db, f"owner{n}@example.org")
+        owner = accounts.create_user(db, f"owner{n}@example.org")
         report, _ = reports.create_lost_report(
             db, owner.id, pet_name=f"Dog {n}", species="dog", photos=photos, lat=centre.lat, lon=centre.lon,
             radius_m=radius, last_seen=LAST_SEEN, now=now, **models())

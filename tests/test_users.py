@@ -10,10 +10,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
 
-from search_party import notifications, users
-from search_party.db import open_db, utcnow, write_transaction
-from search_party.errors import UserError
-from search_party.users import Forbidden
+from search_party.community import accounts, notifications
+from search_party.errors import Forbidden, UserError
+from search_party.store.db import open_db, utcnow, write_transaction
 
 PASSWORD = "correct horse battery"
 
@@ -24,70 +23,70 @@ def db(tmp_path):
 
 
 def test_a_password_is_stored_only_as_an_argon2id_hash_and_checked(db):
-    account = users.create_user(db, "ann@example.org", PASSWORD, display_name="Ann")
+    account = accounts.create_user(db, "ann@example.org", PASSWORD, display_name="Ann")
     stored = db.execute("SELECT password_hash FROM users WHERE id = ?", [account.id]).fetchone()[0]
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
-    assert users.authenticate(db, "ANN@example.org ", PASSWORD).id == account.id  # email is case-blind
-    assert users.authenticate(db, "ann@example.org", PASSWORD + "!") is None  # tried: wrong password
-    assert users.authenticate(db, "nobody@example.org", PASSWORD) is None  # tried: unknown email
-    cli_only = users.create_user(db, "cli@example.org")  # tried: signing in to a password-less account
-    assert users.authenticate(db, cli_only.email, "") is None
+    assert accounts.authenticate(db, "ANN@example.org ", PASSWORD).id == account.id  # email is case-blind
+    assert accounts.authenticate(db, "ann@example.org", PASSWORD + "!") is None  # tried: wrong password
+    assert accounts.authenticate(db, "nobody@example.org", PASSWORD) is None  # tried: unknown email
+    cli_only = accounts.create_user(db, "cli@example.org")  # tried: signing in to a password-less account
+    assert accounts.authenticate(db, cli_only.email, "") is None
 
 
 def test_bad_account_input_is_refused(db):
     with pytest.raises(UserError, match="at least 10"):  # tried: a 5-character password
-        users.create_user(db, "a@example.org", "short")
+        accounts.create_user(db, "a@example.org", "short")
     with pytest.raises(UserError, match="not an email"):  # tried: no domain
-        users.create_user(db, "ann@localhost", PASSWORD)
+        accounts.create_user(db, "ann@localhost", PASSWORD)
     with pytest.raises(UserError, match="residents and admins only"):  # tried: shelter via signup
-        users.create_user(db, "s@example.org", role="shelter")
+        accounts.create_user(db, "s@example.org", role="shelter")
     with pytest.raises(UserError, match="'@'"):  # tried: an email as the public display name
-        users.create_user(db, "b@example.org", display_name="me@example.org")
-    users.create_user(db, "c@example.org")
+        accounts.create_user(db, "b@example.org", display_name="me@example.org")
+    accounts.create_user(db, "c@example.org")
     with pytest.raises(UserError, match="already exists"):  # tried: the same email twice
-        users.create_user(db, "C@example.org")
+        accounts.create_user(db, "C@example.org")
 
 
 def test_a_shelter_acts_as_one_only_after_an_admin_approves_it(db):
-    shelter = users.register_shelter(db, "desk@shelter.example", None, name="Northside Shelter",
+    shelter = accounts.register_shelter(db, "desk@shelter.example", None, name="Northside Shelter",
                                      lat=51.5, lon=-0.12, service_radius_m=20_000)
     assert not shelter.approved
     with pytest.raises(Forbidden, match="waiting"):
-        users.approved_shelter(db, shelter.user_id)
-    resident = users.create_user(db, "res@example.org")
+        accounts.approved_shelter(db, shelter.user_id)
+    resident = accounts.create_user(db, "res@example.org")
     with pytest.raises(Forbidden, match="admin"):  # tried: a resident approving a shelter
-        users.approve_shelter(db, shelter.user_id, resident.id)
-    admin = users.create_user(db, "admin@example.org", role="admin")
-    assert [s.user_id for s in users.list_shelters(db, pending_only=True)] == [shelter.user_id]
-    first = users.approve_shelter(db, shelter.user_id, admin.id)
-    again = users.approve_shelter(db, shelter.user_id, admin.id)  # tried: approving twice
+        accounts.approve_shelter(db, shelter.user_id, resident.id)
+    admin = accounts.create_user(db, "admin@example.org", role="admin")
+    assert [s.user_id for s in accounts.list_shelters(db, pending_only=True)] == [shelter.user_id]
+    first = accounts.approve_shelter(db, shelter.user_id, admin.id)
+    again = accounts.approve_shelter(db, shelter.user_id, admin.id)  # tried: approving twice
     assert first.approved and again.approved_at == first.approved_at
-    assert users.approved_shelter(db, shelter.user_id).name == "Northside Shelter"
+    assert accounts.approved_shelter(db, shelter.user_id).name == "Northside Shelter"
     with pytest.raises(Forbidden, match="only a shelter"):
-        users.approved_shelter(db, resident.id)
+        accounts.approved_shelter(db, resident.id)
     with pytest.raises(UserError, match="service area"):  # tried: a 500 km service area
-        users.register_shelter(db, "big@shelter.example", None, name="Big", lat=0, lon=0,
+        accounts.register_shelter(db, "big@shelter.example", None, name="Big", lat=0, lon=0,
                                service_radius_m=500_000)
 
 
 def test_a_password_reset_token_works_once_and_expires(db):
-    account = users.create_user(db, "ann@example.org")
-    assert users.start_password_reset(db, "nobody@example.org") is None
-    token = users.start_password_reset(db, "ann@example.org")
+    account = accounts.create_user(db, "ann@example.org")
+    assert accounts.start_password_reset(db, "nobody@example.org") is None
+    token = accounts.start_password_reset(db, "ann@example.org")
     stored = db.execute("SELECT token_sha256 FROM password_resets").fetchone()[0]
     assert token not in stored  # only its hash is kept
-    users.reset_password(db, token, PASSWORD)
-    assert users.authenticate(db, account.email, PASSWORD).id == account.id
+    accounts.reset_password(db, token, PASSWORD)
+    assert accounts.authenticate(db, account.email, PASSWORD).id == account.id
     with pytest.raises(UserError, match="invalid or has expired"):  # tried: the same token again
-        users.reset_password(db, token, PASSWORD)
-    late = users.start_password_reset(db, "ann@example.org", now=utcnow() - timedelta(hours=2))
+        accounts.reset_password(db, token, PASSWORD)
+    late = accounts.start_password_reset(db, "ann@example.org", now=utcnow() - timedelta(hours=2))
     with pytest.raises(UserError, match="invalid or has expired"):  # tried: a token 2 hours old
-        users.reset_password(db, late, PASSWORD)
+        accounts.reset_password(db, late, PASSWORD)
 
 
 def test_the_inbox_holds_messages_and_only_the_owner_marks_them_read(db):
-    ann = users.create_user(db, "ann@example.org")
-    bob = users.create_user(db, "bob@example.org")
+    ann = accounts.create_user(db, "ann@example.org")
+    bob = accounts.create_user(db, "bob@example.org")
     with write_transaction(db):
         note = notifications.notify(db, ann.id, "test", "Hello", "A body")
     assert [n.id for n in notifications.inbox(db, ann.id)] == [note]
@@ -114,7 +113,7 @@ class _Collect(MessageHandler):
 
 
 def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(db, caplog):
-    ann = users.create_user(db, "ann@example.org")
+    ann = accounts.create_user(db, "ann@example.org")
     with write_transaction(db):
         notifications.notify(db, ann.id, "test", "Could this be Max?", "Open Search Party.")
     handler = _Collect()
@@ -145,7 +144,7 @@ def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(d
 
 
 def test_an_unreachable_smtp_server_marks_the_email_failed_and_keeps_the_inbox(db):
-    ann = users.create_user(db, "ann@example.org")
+    ann = accounts.create_user(db, "ann@example.org")
     with write_transaction(db):
         notifications.notify(db, ann.id, "test", "Hello", "Body")
     env = {"SEARCH_PARTY_SMTP_HOST": "127.0.0.1", "SEARCH_PARTY_SMTP_PORT": str(_free_port()),

@@ -7,11 +7,11 @@ from __future__ import annotations
 import faiss
 import numpy as np
 import pytest
-
-from search_party import storage
-from search_party.db import open_db
-from search_party.vector_index import FLAT_LIMIT, Plan, VectorIndex
 from sighting_drafts import clip_result, embedder, mpdd_drafts, query_vector
+
+from search_party.store import storage
+from search_party.store.db import open_db
+from search_party.store.vector_index import FLAT_LIMIT, Plan, VectorIndex
 
 
 def store(db, camera, drafts, sha):

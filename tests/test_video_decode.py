@@ -10,12 +10,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from clipmaker import compose, fit, frame_times, video_frame, write_clip
+
 from embeddings.images import load_rgb
 from search_party.errors import UserError
-from search_party.pipeline import clip_start
-from search_party.video.decode import (
+from search_party.ingest.pipeline import clip_start
+from search_party.ingest.video.decode import (
     ClipError,
     decode_frames,
     probe_clip,

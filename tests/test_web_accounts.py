@@ -9,13 +9,12 @@ import re
 from pathlib import Path
 
 import pytest
+from web_helpers import PASSWORD, add_opted_in_camera, app_config, csrf_token, db_of, post, sign_in
 
-from search_party import cameras, users
+from search_party.community import accounts, cameras
 from search_party.errors import UserError
 from web import create_app
 from web.config import web_config
-from web_helpers import (PASSWORD, add_opted_in_camera, app_config, csrf_token, db_of, post,
-                         sign_in)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 
@@ -28,7 +27,7 @@ def test_sign_up_sign_out_and_sign_in(client, app):
     assert made.status_code == 302 and made.headers["Location"] == "/cameras"
     assert client.get("/cameras").status_code == 200
     with db_of(app) as db:
-        assert users.find_account(db, "new@example.org").display_name == "Sam"
+        assert accounts.find_account(db, "new@example.org").display_name == "Sam"
 
     out = post(client, "/logout")
     assert out.status_code == 302
@@ -75,7 +74,7 @@ def test_forms_without_csrf_token_are_refused(client, app, neighbour):
     forged = client.post("/login", data={"csrf_token": "forged", "email": "x@example.org", "password": PASSWORD})
     assert forged.status_code == 400
     with db_of(app) as db:
-        assert users.find_account(db, "x@example.org") is None
+        assert accounts.find_account(db, "x@example.org") is None
     assert neighbour.client.post("/logout").status_code == 400
     assert neighbour.client.get("/cameras").status_code == 200  # still signed in
     opt_out = neighbour.client.post(f"/cameras/{neighbour.camera_id}/opt-out")
@@ -86,7 +85,7 @@ def test_forms_without_csrf_token_are_refused(client, app, neighbour):
 
 def test_password_reset_by_email(client, app, signed_in, caplog):
     signed_in("forgetful@example.org")
-    with caplog.at_level(logging.INFO, logger="search_party.notifications"):
+    with caplog.at_level(logging.INFO, logger="search_party.community.notifications"):
         sent = post(client, "/reset", {"email": "forgetful@example.org"})
         unknown = post(client, "/reset", {"email": "stranger@example.org"})
     assert sent.status_code == unknown.status_code == 302  # the same answer either way
@@ -116,7 +115,7 @@ def test_delete_account_deletes_its_data(app, signed_in):
     assert gone.status_code == 302
     assert b"1 camera(s)" in client.get("/").data
     with db_of(app) as db:
-        assert users.find_account(db, "leaving@example.org") is None
+        assert accounts.find_account(db, "leaving@example.org") is None
         assert camera_id not in [c.id for c in cameras.storage.list_cameras(db)]
     assert client.get("/cameras").status_code == 302  # signed out
 
@@ -127,7 +126,7 @@ def test_sign_in_is_rate_limited(web_settings):
     app = create_app(app_config(web_settings, RATELIMIT_ENABLED=True))
     client = app.test_client()
     with db_of(app) as db:
-        users.create_user(db, "target@example.org", PASSWORD)
+        accounts.create_user(db, "target@example.org", PASSWORD)
     for _ in range(10):
         assert sign_in(client, "target@example.org", "wrong password guess").status_code == 400
     limited = sign_in(client, "target@example.org")

@@ -18,13 +18,22 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from web_helpers import (
+    DOG_CLIP,
+    PEOPLE_CLIP,
+    ROOT,
+    LiveServer,
+    add_opted_in_camera,
+    app_config,
+    db_of,
+    settings_for,
+)
 
-from search_party import camera_tokens, storage
-from search_party.agent import Agent
+from search_party.agent.watch import Agent
+from search_party.community import camera_tokens
 from search_party.errors import UserError
+from search_party.store import storage
 from web import create_app
-from web_helpers import (DOG_CLIP, PEOPLE_CLIP, ROOT, LiveServer, add_opted_in_camera, app_config, db_of,
-                         settings_for)
 
 
 @pytest.fixture
@@ -116,8 +125,8 @@ def test_agent_records_refusals_and_stops_on_a_revoked_token(web_settings, tmp_p
     revoked token (the agent stops with a message saying to make a new one)."""
     app = create_app(app_config(web_settings, MAX_CONTENT_LENGTH=512 * 1024))
     with db_of(app) as db:
-        from search_party import users
-        owner = users.create_user(db, "limits@example.org", "a long enough passphrase")
+        from search_party.community import accounts
+        owner = accounts.create_user(db, "limits@example.org", "a long enough passphrase")
     _, camera_id = add_opted_in_camera(app, "limits@example.org")
     with db_of(app) as db:
         token, secret = camera_tokens.create_token(db, camera_id, owner.id)
@@ -200,7 +209,7 @@ def test_serve_creates_the_data_folder_on_first_start(tmp_path):
     proc = _serve(data_dir, port, log, "--no-worker")
     try:
         _wait(lambda: _get_json(f"http://127.0.0.1:{port}/healthz")[0] in (200, 503), "the server", log)
-        assert (data_dir / "search_party.db").is_file() and (data_dir / "spool").is_dir()
+        assert (data_dir / "search_party.store.db").is_file() and (data_dir / "spool").is_dir()
         assert (data_dir / "secret_key").is_file()  # a local run made and kept its own key
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as page:
             assert page.status == 200 and b"Sign in" in page.read()
@@ -216,8 +225,8 @@ def test_serve_runs_the_worker_that_processes_uploaded_clips(tmp_path, clip_fold
     settings = settings_for(tmp_path / "data")
     app = create_app(app_config(settings))
     with db_of(app) as db:
-        from search_party import users
-        owner = users.create_user(db, "served@example.org")
+        from search_party.community import accounts
+        owner = accounts.create_user(db, "served@example.org")
     _, camera_id = add_opted_in_camera(app, "served@example.org")
     with db_of(app) as db:
         _, token = camera_tokens.create_token(db, camera_id, owner.id)

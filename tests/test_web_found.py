@@ -5,11 +5,18 @@ sequences than the owner's, a photo of another dog, real models, real SQLite."""
 from __future__ import annotations
 
 import pytest
-
-from owner_world import (FINDER_PHOTO, OTHER_DOG_PHOTO, PERSON_PHOTO, account, build_owner_world,
-                         local_minutes_ago, post_found)
-from search_party import notifications, reports
+from owner_world import (
+    FINDER_PHOTO,
+    OTHER_DOG_PHOTO,
+    PERSON_PHOTO,
+    account,
+    build_owner_world,
+    local_minutes_ago,
+    post_found,
+)
 from web_helpers import api, db_of, post
+
+from search_party.community import notifications, reports
 
 
 @pytest.fixture

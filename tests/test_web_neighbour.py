@@ -7,10 +7,23 @@ from __future__ import annotations
 
 import io
 
-from search_party import cameras, storage, users
+from web_helpers import (
+    DOG_CLIP,
+    PEOPLE_CLIP,
+    add_opted_in_camera,
+    api,
+    app_config,
+    csrf_token,
+    db_of,
+    post,
+    process_clip_now,
+    sign_in,
+    upload_via_api,
+)
+
+from search_party.community import accounts, cameras
+from search_party.store import storage
 from web import create_app
-from web_helpers import (DOG_CLIP, PEOPLE_CLIP, add_opted_in_camera, api, app_config, csrf_token, db_of,
-                         post, process_clip_now, sign_in, upload_via_api)
 
 
 def _clips(app, camera_id):
@@ -125,7 +138,7 @@ def test_oversize_upload_gets_413_and_nothing_is_stored(web_settings):
     """Tried: a real 567 kB clip against a 512 kB limit, by the API and by the form."""
     app = create_app(app_config(web_settings, MAX_CONTENT_LENGTH=512 * 1024))
     with db_of(app) as db:
-        users.create_user(db, "big@example.org", "a long enough passphrase")
+        accounts.create_user(db, "big@example.org", "a long enough passphrase")
     client = app.test_client()
     sign_in(client, "big@example.org")
     _, camera_id = add_opted_in_camera(app, "big@example.org")

@@ -6,15 +6,26 @@ deleting; an ownership matrix over every owner route; CSRF on every form."""
 from __future__ import annotations
 
 import pytest
-
-from owner_world import (CAMERA, LAST_SEEN, OWNER_PHOTO, PERSON_PHOTO, account, build_owner_world,
-                         camera_sighting, client_for, local_minutes_ago, report_id_of, report_lost)
-from search_party import cameras, consent, contact_preferences, reports, users
-from search_party.coarse_location import area_of_cell, coarse_cell
-from search_party.db import open_db, utcnow
-from search_party.geofence import Point, destination_point
-from search_party.search_status import cameras_in_range
+from owner_world import (
+    CAMERA,
+    LAST_SEEN,
+    OWNER_PHOTO,
+    PERSON_PHOTO,
+    account,
+    build_owner_world,
+    camera_sighting,
+    client_for,
+    local_minutes_ago,
+    report_id_of,
+    report_lost,
+)
 from web_helpers import api, db_of, post
+
+from search_party.community import accounts, cameras, consent, contact_preferences, reports
+from search_party.community.search_status import cameras_in_range
+from search_party.search.coarse_location import area_of_cell, coarse_cell
+from search_party.search.geofence import Point, destination_point
+from search_party.store.db import open_db, utcnow
 
 PAGES = ["/reports/{id}", "/reports/{id}/flyer", "/reports/{id}/found", "/reports/{id}/delete"]
 API_READS = ["/api/reports/{id}", "/api/reports/{id}/sightings", "/api/reports/{id}/found-matches"]
@@ -231,8 +242,8 @@ def test_the_demo_shows_a_newcomer_a_real_match(app, monkeypatch):
     a second run changes nothing."""
     from click.testing import CliRunner
 
-    from search_party import demo
-    from search_party.commands.demo import demo as demo_command
+    from search_party.cli.demo import demo as demo_command
+    from search_party.measure import demo
 
     settings = app.config["SETTINGS"]
     monkeypatch.setenv("SEARCH_PARTY_DATA_DIR", str(settings.data_dir))
@@ -242,7 +253,7 @@ def test_the_demo_shows_a_newcomer_a_real_match(app, monkeypatch):
     again = CliRunner().invoke(demo_command, catch_exceptions=False)
     assert "already seeded" in again.output
     with db_of(app) as db:
-        alex, kim = (users.find_account(db, f"{n}@demo.example").id for n in ("alex", "kim"))
+        alex, kim = (accounts.find_account(db, f"{n}@demo.example").id for n in ("alex", "kim"))
         (waiting,) = consent.requests_for_owner(db, kim)
         assert waiting.camera_name == "back yard"  # Kim's 'porch' camera was never opted in
         (report,) = reports.list_lost_reports(db)
@@ -267,7 +278,7 @@ def test_cameras_in_range_counts_a_camera_by_its_cell_not_its_place(tmp_path):
     counts = []
     for n, place in enumerate(places):
         with open_db(tmp_path / f"{n}.db") as db:
-            owner = users.create_user(db, "cam@example.org")
+            owner = accounts.create_user(db, "cam@example.org")
             camera = cameras.register_camera(db, owner.id, lat=place.lat, lon=place.lon)
             cameras.opt_in(db, camera.id, owner.id)
             counts.append([cameras_in_range(db, destination_point(area.center, bearing, metres), radius)

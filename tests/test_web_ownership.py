@@ -4,16 +4,17 @@ clips, sightings (crops), upload tokens, matches (consent requests), report phot
 
 "Refused" means: another user gets 404 for what is addressed by camera, clip, sighting or token
 (the same answer as for an id that does not exist, so ids cannot be probed) and 403 for a
-consent request or a report photo (search_party.consent says "not visible to you"); no user gets
+consent request or a report photo (search_party.community.consent says "not visible to you"); no user gets
 the sign-in page (pages) or 401 (API).
 """
 
 from __future__ import annotations
 
 import pytest
-
-from search_party import consent, storage
 from web_helpers import ConsentWorld, api, build_consent_world, csrf_token, db_of
+
+from search_party.community import consent
+from search_party.store import storage
 
 
 def routes(w: ConsentWorld) -> list[tuple[str, str, dict | None, int, int]]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from owner_world import account, build_owner_world, post_found
-from search_party import contact_preferences
 from web_helpers import api, db_of, post
+
+from search_party.community import contact_preferences
 
 
 @pytest.fixture

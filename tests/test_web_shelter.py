@@ -5,11 +5,18 @@ own) and the matches between intakes and lost reports; roles and CSRF enforced."
 from __future__ import annotations
 
 import pytest
-
-from owner_world import (OTHER_DOG_PHOTO, PERSON_PHOTO, SHELTER_PHOTO, account, build_owner_world,
-                         client_for, local_minutes_ago)
-from search_party import users
+from owner_world import (
+    OTHER_DOG_PHOTO,
+    PERSON_PHOTO,
+    SHELTER_PHOTO,
+    account,
+    build_owner_world,
+    client_for,
+    local_minutes_ago,
+)
 from web_helpers import api, csrf_token, db_of, post
+
+from search_party.community import accounts
 
 
 @pytest.fixture
@@ -26,7 +33,7 @@ def _shelter(app, email="desk@dogs-home.example", lat="51.51", lon="-0.13", km="
                                             "service_km": km})
     assert made.status_code == 302 and made.headers["Location"] == "/shelter", made.get_data(as_text=True)
     with db_of(app) as db:
-        return client, users.find_account(db, email).id
+        return client, accounts.find_account(db, email).id
 
 
 def _admin(app):
@@ -104,7 +111,7 @@ def test_roles_are_enforced(world, app):
     assert anonymous.get("/api/shelter/lost-reports").status_code == 401
     assert anonymous.get("/api/admin/shelters").status_code == 401
     with db_of(app) as db:
-        assert not users.get_shelter(db, shelter_id).approved
+        assert not accounts.get_shelter(db, shelter_id).approved
     assert world.stranger.get("/shelter/signup").headers["Location"] == "/shelter"  # already signed in
 
 
@@ -118,8 +125,8 @@ def test_shelter_forms_need_the_csrf_token(world, app):
     assert admin.post(f"/admin/shelters/{shelter_id}/approve").status_code == 400
     assert admin.post(f"/api/admin/shelters/{shelter_id}/approve").status_code == 400
     with db_of(app) as db:
-        assert not users.get_shelter(db, shelter_id).approved
-        users.approve_shelter(db, shelter_id, users.find_account(db, "admin@example.org").id)
+        assert not accounts.get_shelter(db, shelter_id).approved
+        accounts.approve_shelter(db, shelter_id, accounts.find_account(db, "admin@example.org").id)
     csrf_token(shelter)
     assert shelter.post("/shelter/intakes", data={"species": "dog"}).status_code == 400
     assert client_for(app, shelter_id).post("/api/shelter/intakes", data={}).status_code == 400

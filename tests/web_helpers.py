@@ -4,9 +4,9 @@ Fixtures:
 - ``web_settings``: a fresh data folder (SQLite, spool, queue) whose model cache is the project's
   (the ONNX export is made once per machine), the ImageNet embedder, PicoDet-S-416;
 - ``app``: the real app on those settings, TESTING on, rate limits off, clips NOT queued (tests
-  that need processing run the worker's task body, ``ingest.run_clip``, or a real worker);
+  that need processing run the worker's task body, ``clip_task.run_clip``, or a real worker);
 - ``client``: an anonymous test client;  ``signed_in(email)``: a client signed in through
-  /login as a new account (made with its password through search_party.users);
+  /login as a new account (made with its password through search_party.community.accounts);
 - ``neighbour``: a signed-in camera owner with one opted-in camera (``Neighbour``).
 
 Helpers: ``csrf_token(client)`` reads the page's token; ``post(client, url, data)`` and
@@ -23,14 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from domain_world import settings_for
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from domain_world import settings_for
-from search_party import cameras, ingest, jobs, storage, users
+from search_party import vision
+from search_party.community import accounts, cameras
 from search_party.config import Settings
-from search_party.db import open_db
+from search_party.ingest import clip_task, jobs
+from search_party.store import storage
+from search_party.store.db import open_db
 from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +99,7 @@ def signed_in(app: Flask) -> Callable[[str], FlaskClient]:
     """``signed_in(email)``: a new account with PASSWORD, and a client signed in as it."""
     def make(email: str) -> FlaskClient:
         with db_of(app) as db:
-            users.create_user(db, email, PASSWORD)
+            accounts.create_user(db, email, PASSWORD)
         client = app.test_client()
         response = sign_in(client, email)
         assert response.status_code == 302, response.get_data(as_text=True)
@@ -115,7 +118,7 @@ def add_opted_in_camera(app: Flask, email: str, name: str = "porch", lat: float 
                         lon: float = -0.1246) -> tuple[int, int]:
     """(user id, camera id) of a new opted-in camera owned by the account ``email``."""
     with db_of(app) as db:
-        user_id = users.find_account(db, email).id
+        user_id = accounts.find_account(db, email).id
         camera = cameras.register_camera(db, user_id, lat=lat, lon=lon, name=name)
         cameras.opt_in(db, camera.id, user_id)
     return user_id, camera.id
@@ -130,7 +133,7 @@ def neighbour(app: Flask, signed_in: Callable[[str], FlaskClient]) -> Neighbour:
 
 def process_clip_now(settings: Settings, clip_id: int) -> storage.Clip:
     """Run the worker's task body for one queued clip here (real pipeline, real models)."""
-    clip = ingest.run_clip(settings, clip_id, jobs.new_claim())
+    clip = clip_task.run_clip(settings, clip_id, jobs.new_claim())
     assert clip is not None, f"clip {clip_id} was not queued"
     return clip
 
@@ -167,8 +170,8 @@ def build_consent_world(app: Flask, signed_in: Callable[[str], FlaskClient]) -> 
     wizard's photo checks, consent.send_requests."""
     from datetime import timedelta
 
-    from search_party import camera_tokens, consent, reports
-    from search_party.db import utcnow, write_transaction
+    from search_party.community import camera_tokens, consent, reports
+    from search_party.store.db import utcnow, write_transaction
 
     settings = app.config["SETTINGS"]
     neighbour = signed_in("neighbour@example.org")
@@ -180,11 +183,11 @@ def build_consent_world(app: Flask, signed_in: Callable[[str], FlaskClient]) -> 
     assert uploaded.status_code == 201, uploaded.json
     clip = process_clip_now(settings, uploaded.json["clips"][0]["id"])
     assert clip.status == "done" and clip.sightings_count, clip
-    models = ingest.load_models(settings)
+    models = vision.load_models(settings)
     with db_of(app) as db:
         sighting_id = storage.list_sightings(db, clip_id=clip.id)[0].id
         token, _ = camera_tokens.create_token(db, camera_id, user_id, "nvr")
-        owner_id = users.find_account(db, "pet.owner@example.org").id
+        owner_id = accounts.find_account(db, "pet.owner@example.org").id
         report, _ = reports.create_lost_report(
             db, owner_id, pet_name="Max", species="dog", photos=[ROOT / "tests/fixtures/images/zamba_dog_porch.jpg"],
             lat=51.5010, lon=-0.1240, last_seen=utcnow() - timedelta(hours=2),

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from flask import abort, jsonify, redirect, request, url_for
 from flask_login import UserMixin, current_user, login_required
 
-from search_party import users
-from search_party.storage import NotFound
+from search_party.community import accounts
+from search_party.errors import NotFound
 from web.db import get_db
 from web.extensions import login_manager
 
@@ -28,7 +28,7 @@ class SignedInUser(UserMixin):
     """The account behind the session, loaded fresh on each request (a deleted account is
     signed out on its next request)."""
 
-    def __init__(self, account: users.Account) -> None:
+    def __init__(self, account: accounts.Account) -> None:
         self.account = account
         self.id = account.id
         self.email = account.email
@@ -39,7 +39,7 @@ class SignedInUser(UserMixin):
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedInUser | None:
     try:
-        return SignedInUser(users.get_account(get_db(), int(user_id)))
+        return SignedInUser(accounts.get_account(get_db(), int(user_id)))
     except (NotFound, ValueError):
         return None
 

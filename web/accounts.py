@@ -10,15 +10,20 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from search_party import notifications, users
+from search_party.community import accounts, notifications
+from search_party.community.accounts import RESET_TOKEN_TTL
 from search_party.errors import UserError
-from search_party.users import RESET_TOKEN_TTL
 from web.access import SignedInUser, current_user_id, login_required, safe_next
 from web.db import get_db, settings
-from web.extensions import (RESET_LIMIT, SIGN_IN_LIMIT, SIGN_IN_PER_ACCOUNT_LIMIT, SIGN_UP_LIMIT,
-                            email_tried, limiter)
-from web.forms import (DeleteAccountForm, ResetPasswordForm, ResetRequestForm, SignInForm,
-                       SignUpForm)
+from web.extensions import (
+    RESET_LIMIT,
+    SIGN_IN_LIMIT,
+    SIGN_IN_PER_ACCOUNT_LIMIT,
+    SIGN_UP_LIMIT,
+    email_tried,
+    limiter,
+)
+from web.forms import DeleteAccountForm, ResetPasswordForm, ResetRequestForm, SignInForm, SignUpForm
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -28,7 +33,7 @@ RESET_SENT = ("If an account has this e-mail address, a link to choose a new pas
               "Check your spam folder if it has not arrived in a few minutes.")
 
 
-def _sign_in(account: users.Account) -> None:
+def _sign_in(account: accounts.Account) -> None:
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
     login_user(SignedInUser(account))
 
@@ -46,7 +51,7 @@ def signup() -> Any:
     error = None
     if form.validate_on_submit():
         try:
-            account = users.create_user(get_db(), form.email.data, form.password.data,
+            account = accounts.create_user(get_db(), form.email.data, form.password.data,
                                         display_name=form.display_name.data or "")
         except UserError as exc:
             error = str(exc)
@@ -67,7 +72,7 @@ def login() -> Any:
     form = SignInForm()
     error = None
     if form.validate_on_submit():
-        account = users.authenticate(get_db(), form.email.data, form.password.data)
+        account = accounts.authenticate(get_db(), form.email.data, form.password.data)
         if account is not None:
             _sign_in(account)
             return _after_sign_in()
@@ -103,9 +108,9 @@ def reset_request() -> Any:
     form = ResetRequestForm()
     if form.validate_on_submit():
         db = get_db()
-        token = users.start_password_reset(db, form.email.data)
+        token = accounts.start_password_reset(db, form.email.data)
         if token is not None:
-            account = users.find_account(db, form.email.data)
+            account = accounts.find_account(db, form.email.data)
             # Sent now rather than through the inbox: the token must never be stored readable.
             mailer = notifications.mailer_from_env()
             try:
@@ -128,7 +133,7 @@ def reset_password(token: str) -> Any:
     error = None
     if form.validate_on_submit():
         try:
-            users.reset_password(get_db(), token, form.password.data)
+            accounts.reset_password(get_db(), token, form.password.data)
         except UserError as exc:
             error = str(exc)
         else:
@@ -143,7 +148,7 @@ def reset_password(token: str) -> Any:
 @bp.get("/account")
 @login_required
 def account() -> Any:
-    return render_template("auth/account.html", account=users.get_account(get_db(), current_user_id()))
+    return render_template("auth/account.html", account=accounts.get_account(get_db(), current_user_id()))
 
 
 @bp.route("/account/delete", methods=["GET", "POST"])
@@ -153,10 +158,10 @@ def delete_account() -> Any:
     error = None
     if form.validate_on_submit():
         db = get_db()
-        if users.authenticate(db, current_user.email, form.password.data) is None:
+        if accounts.authenticate(db, current_user.email, form.password.data) is None:
             error = "That password is not right; nothing was deleted."
         else:
-            erasure = users.delete_account(db, current_user_id(), index_path=settings().index_path)
+            erasure = accounts.delete_account(db, current_user_id(), index_path=settings().index_path)
             logout_user()
             session.clear()
             flash(f"Your account is deleted, with {erasure.cameras} camera(s), {erasure.sightings} "

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
 
-from search_party import users
-from search_party.users import Shelter
+from search_party.community import accounts
+from search_party.community.accounts import Shelter
 from web.access import current_user_id, role_required
 from web.db import get_db
 from web.jsonio import json_time
@@ -34,8 +34,8 @@ def no_tokens() -> Any:
 @role_required("admin")
 def shelters() -> Any:
     db = get_db()
-    every = users.list_shelters(db)
-    emails = {s.user_id: users.get_account(db, s.user_id).email for s in every}
+    every = accounts.list_shelters(db)
+    emails = {s.user_id: accounts.get_account(db, s.user_id).email for s in every}
     return render_template("admin/shelters.html", pending=[s for s in every if not s.approved],
                            approved=[s for s in every if s.approved], emails=emails)
 
@@ -43,7 +43,7 @@ def shelters() -> Any:
 @bp.post("/admin/shelters/<int:user_id>/approve")
 @role_required("admin")
 def approve(user_id: int) -> Any:
-    shelter = users.approve_shelter(get_db(), user_id, current_user_id())
+    shelter = accounts.approve_shelter(get_db(), user_id, current_user_id())
     flash(f"{shelter.name} is approved: it now sees lost reports in its area and can post intakes.", "ok")
     return redirect(url_for("admin.shelters"))
 
@@ -51,10 +51,10 @@ def approve(user_id: int) -> Any:
 @bp.get("/api/admin/shelters")
 @role_required("admin")
 def api_shelters() -> Any:
-    return jsonify(shelters=[shelter_json(s) for s in users.list_shelters(get_db())])
+    return jsonify(shelters=[shelter_json(s) for s in accounts.list_shelters(get_db())])
 
 
 @bp.post("/api/admin/shelters/<int:user_id>/approve")
 @role_required("admin")
 def api_approve(user_id: int) -> Any:
-    return jsonify(shelter_json(users.approve_shelter(get_db(), user_id, current_user_id())))
+    return jsonify(shelter_json(accounts.approve_shelter(get_db(), user_id, current_user_id())))

@@ -22,9 +22,10 @@ from flask import Blueprint, g, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from search_party import activity, camera_tokens, cameras, clip_uploads, consent
-from search_party.errors import UserError
-from search_party.storage import Camera, NotFound, Sighting
+from search_party.community import activity, camera_tokens, cameras, consent
+from search_party.errors import NotFound, UserError
+from search_party.ingest import uploads
+from search_party.store.storage import Camera, Sighting
 from web.access import current_user_id
 from web.db import enqueue_clip, get_db, settings
 from web.errors import respond
@@ -227,9 +228,9 @@ def upload_clips(camera_id: int) -> Any:
     files = [f for f in request.files.getlist(UPLOAD_FIELD) if f and f.filename]
     if not files:
         raise UserError(f"no clip in the upload: send the video file in the multipart field {UPLOAD_FIELD!r}")
-    start = clip_uploads.parse_start(request.form.get("start"))
-    modified = clip_uploads.parse_modified(request.form.get("modified"))
-    results = [clip_uploads.receive_clip(settings(), get_db(), camera_id, f.stream, f.filename,
+    start = uploads.parse_start(request.form.get("start"))
+    modified = uploads.parse_modified(request.form.get("modified"))
+    results = [uploads.receive_clip(settings(), get_db(), camera_id, f.stream, f.filename,
                                          start=start, modified=modified, enqueue=enqueue_clip)
                for f in files]
     created = any(not r.duplicate for r in results)
@@ -240,8 +241,8 @@ def upload_clips(camera_id: int) -> Any:
 @session_or_token
 def list_clips(camera_id: int) -> Any:
     _may_use_camera(camera_id)
-    clips = clip_uploads.camera_clips(get_db(), camera_id)
-    return jsonify(clips=[clip_uploads.describe(c).as_dict() for c in clips])
+    clips = uploads.camera_clips(get_db(), camera_id)
+    return jsonify(clips=[uploads.describe(c).as_dict() for c in clips])
 
 
 @bp.get("/clips/<int:clip_id>")
@@ -251,8 +252,8 @@ def get_clip(clip_id: int) -> Any:
     if token_camera is None:
         clip = cameras.owned_clip(get_db(), clip_id, current_user_id())
     else:
-        clip = clip_uploads.camera_clip(get_db(), clip_id, token_camera)
-    return jsonify(clip_uploads.describe(clip).as_dict())
+        clip = uploads.camera_clip(get_db(), clip_id, token_camera)
+    return jsonify(uploads.describe(clip).as_dict())
 
 
 @bp.get("/clips/<int:clip_id>/sightings")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import Flask, current_app, g
 from sqlite_utils import Database
 
-from search_party import jobs
 from search_party.config import Settings
-from search_party.db import open_db
+from search_party.ingest import jobs
+from search_party.store.db import open_db
 
 
 def settings() -> Settings:

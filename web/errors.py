@@ -14,12 +14,8 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from embeddings.images import ImageError
-from embeddings.registry import ModelError
-from search_party.errors import UserError
-from search_party.limits import RateLimited
-from search_party.storage import NotFound
-from search_party.users import Forbidden
+from search_party.community.limits import RateLimited
+from search_party.errors import Forbidden, ImageError, ModelError, NotFound, UserError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
-from search_party import reports
+from search_party.community import reports
 from web.access import current_user_id, login_required
 from web.db import get_db
 

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, MultipleFileField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 
-from search_party.users import MAX_DISPLAY_NAME, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from search_party.community.accounts import MAX_DISPLAY_NAME, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 EMAIL = [DataRequired("Enter your e-mail address."), Length(max=254)]
 NEW_PASSWORD = [DataRequired("Choose a password."),

@@ -14,18 +14,25 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, MultipleFileField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from search_party import consent, reports
-from search_party.coarse_location import coarse_area
+from search_party.community import consent, reports
+from search_party.community.report_submission import submit_found
+from search_party.community.reports import MAX_DESCRIPTION, MAX_PHOTOS, FoundReport
 from search_party.errors import UserError
-from search_party.report_submission import submit_found
-from search_party.reports import MAX_DESCRIPTION, MAX_PHOTOS, FoundReport
+from search_party.search.coarse_location import coarse_area
 from web.access import current_user_id, login_required
 from web.db import get_db, settings
 from web.extensions import REPORT_LIMIT, limiter, user_or_address
 from web.forms import ConfirmForm
 from web.jsonio import json_time
-from web.owner import (SPECIES_CHOICES, area_json, local_time, photo_urls, read_photos,
-                       refuse_upload_tokens, report_time)
+from web.owner import (
+    SPECIES_CHOICES,
+    area_json,
+    local_time,
+    photo_urls,
+    read_photos,
+    refuse_upload_tokens,
+    report_time,
+)
 
 bp = Blueprint("found", __name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from search_party import cameras, consent
+from search_party.community import cameras, consent
 from web.access import current_user_id, login_required
 from web.db import get_db
 

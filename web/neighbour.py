@@ -10,8 +10,9 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from search_party import activity, camera_tokens, cameras, clip_uploads, consent
+from search_party.community import activity, camera_tokens, cameras, consent
 from search_party.errors import UserError
+from search_party.ingest import uploads
 from web.access import current_user_id, login_required
 from web.db import enqueue_clip, get_db, settings
 from web.extensions import UPLOAD_LIMIT, limiter, user_or_address
@@ -65,13 +66,13 @@ def camera(camera_id: int) -> Any:
     uid = current_user_id()
     db = get_db()
     cam = cameras.owned_camera(db, camera_id, uid)
-    clips = [clip_uploads.describe(c) for c in cameras.clips_of(db, camera_id, uid)[:50]]
+    clips = [uploads.describe(c) for c in cameras.clips_of(db, camera_id, uid)[:50]]
     return render_template(
         "neighbour/camera.html", camera=cam, clips=clips,
         tokens=camera_tokens.list_tokens(db, camera_id, uid),
         opt_in_form=OptInForm(), token_form=TokenForm(), upload_form=UploadForm(),
         max_upload_mb=int(current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)),
-        video_types=",".join(clip_uploads.VIDEO_EXTENSIONS))
+        video_types=",".join(uploads.VIDEO_EXTENSIONS))
 
 
 @bp.post("/cameras/<int:camera_id>/opt-in")
@@ -148,7 +149,7 @@ def upload(camera_id: int) -> Any:
         return _camera_page(camera_id)
     for file in files:
         try:
-            status = clip_uploads.receive_owned_clip(
+            status = uploads.receive_owned_clip(
                 settings(), db, camera_id, uid, file.stream, file.filename, enqueue=enqueue_clip)
         except UserError as exc:
             flash(f"{file.filename}: {exc}", "problem")
@@ -162,7 +163,7 @@ def clip(clip_id: int) -> Any:
     uid = current_user_id()
     db = get_db()
     found = cameras.owned_clip(db, clip_id, uid)
-    return render_template("neighbour/clip.html", clip=clip_uploads.describe(found), record=found,
+    return render_template("neighbour/clip.html", clip=uploads.describe(found), record=found,
                            camera=cameras.owned_camera(db, found.camera_id, uid),
                            sightings=cameras.sightings_of_clip(db, clip_id, uid))
 

@@ -16,17 +16,26 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
-from wtforms import (BooleanField, HiddenField, MultipleFileField, RadioField, SelectChoice,
-                     SelectField, StringField, TextAreaField)
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    MultipleFileField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Length, Optional
 
-from search_party import consent, contact_preferences, photo_check, reports, retention
-from search_party.coarse_location import CoarseArea
+from search_party.community import consent, contact_preferences, reports, retention
+from search_party.community.report_submission import submit_lost
+from search_party.community.reports import MAX_DESCRIPTION, MAX_PET_NAME, MAX_PHOTOS, LostReport
+from search_party.community.search_status import search_status
 from search_party.errors import UserError
-from search_party.ingest import load_models
-from search_party.report_submission import submit_lost
-from search_party.reports import MAX_DESCRIPTION, MAX_PET_NAME, MAX_PHOTOS, LostReport
-from search_party.search_status import search_status
+from search_party.search import photo_check
+from search_party.search.coarse_location import CoarseArea
+from search_party.vision import load_models
 from web.access import current_user_id, login_required
 from web.db import get_db, settings
 from web.errors import respond

@@ -1,11 +1,11 @@
 """The contact relay's pages: people write to each other about a report through Search Party and
-never see an address, a number or a camera (search_party.relay).  Also the inbox of notices
+never see an address, a number or a camera (search_party.community.relay).  Also the inbox of notices
 (requests, shared sightings, found matches, new messages), since e-mail only says "look here".
 
 - /messages                      notices and conversations
 - /messages/<id>                 one conversation, for its two people only; reply
 - /contact/lost/<report id>      write to a lost pet's owner (as the owner allows:
-                                 search_party.contact_preferences)
+                                 search_party.community.contact_preferences)
 - /contact/found/<report id>     write to the finder of a found pet (or the shelter)
 
 JSON under /api/messages, /api/contact and /api/inbox.
@@ -21,10 +21,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from search_party import contact_preferences, notifications, relay, reports
-from search_party.errors import UserError
-from search_party.relay import MAX_MESSAGE_CHARS, Conversation, Message
-from search_party.storage import NotFound
+from search_party.community import contact_preferences, notifications, relay, reports
+from search_party.community.relay import MAX_MESSAGE_CHARS, Conversation, Message
+from search_party.errors import NotFound, UserError
 from web.access import current_user_id, login_required
 from web.db import get_db
 from web.jsonio import json_body, json_time

@@ -43,7 +43,7 @@ def serve(host: str, port: int, no_worker: bool, demo: bool) -> None:
     settings = load_settings()
     settings.prepare_dirs()  # the data folder, created on first start
     if demo:
-        from search_party.commands.demo import seed_and_describe
+        from search_party.cli.demo import seed_and_describe
 
         seed_and_describe()
     os.environ.setdefault("SEARCH_PARTY_PUBLIC_URL", f"http://{host}:{port}")

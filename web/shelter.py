@@ -11,24 +11,30 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
-from wtforms import (EmailField, HiddenField, MultipleFileField, PasswordField, SelectField,
-                     StringField, TextAreaField)
+from wtforms import (
+    EmailField,
+    HiddenField,
+    MultipleFileField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from search_party import consent, reports, users
-from search_party.coarse_location import coarse_area, public_distance_m
-from search_party.db import utcnow
+from search_party.community import accounts, consent, reports
+from search_party.community.accounts import Shelter
+from search_party.community.report_submission import IntakeResult, submit_intakes
+from search_party.community.reports import MAX_DESCRIPTION, LostReport
 from search_party.errors import UserError
-from search_party.report_submission import IntakeResult, submit_intakes
-from search_party.reports import MAX_DESCRIPTION, LostReport
-from search_party.users import Shelter
+from search_party.search.coarse_location import coarse_area, public_distance_m
+from search_party.store.db import utcnow
 from web.access import SignedInUser, current_user_id, role_required
 from web.db import get_db, settings
 from web.extensions import REPORT_LIMIT, SIGN_UP_LIMIT, limiter, user_or_address
 from web.forms import EMAIL, NEW_PASSWORD
 from web.jsonio import json_time
-from web.owner import (SPECIES_CHOICES, local_time, photo_urls, read_photos,
-                       refuse_upload_tokens, report_time)
+from web.owner import SPECIES_CHOICES, local_time, photo_urls, read_photos, refuse_upload_tokens, report_time
 
 bp = Blueprint("shelter", __name__)
 
@@ -92,14 +98,14 @@ def signup() -> Any:
     if form.validate_on_submit():
         db = get_db()
         try:
-            made = users.register_shelter(db, form.email.data, form.password.data, name=form.name.data,
+            made = accounts.register_shelter(db, form.email.data, form.password.data, name=form.name.data,
                                           lat=form.lat.data, lon=form.lon.data,
                                           service_radius_m=_km(form.service_km.data))
         except UserError as exc:
             error = str(exc)
         else:
             session.clear()
-            login_user(SignedInUser(users.get_account(db, made.user_id)))
+            login_user(SignedInUser(accounts.get_account(db, made.user_id)))
             flash("Your shelter account is made. An admin checks it before it can see lost reports.", "ok")
             return redirect(url_for("shelter.dashboard"))
     status = 400 if request.method == "POST" else 200
@@ -111,7 +117,7 @@ def signup() -> Any:
 def dashboard() -> Any:
     db = get_db()
     uid = current_user_id()
-    shelter = users.get_shelter(db, uid)
+    shelter = accounts.get_shelter(db, uid)
     if not shelter.approved:
         return render_template("shelter/waiting.html", shelter=shelter)
     lost = reports.shelter_dashboard(db, uid)
@@ -137,7 +143,7 @@ def _intake_photos() -> list[tuple[str, bytes]]:
 @limiter.limit(REPORT_LIMIT, key_func=user_or_address, methods=["POST"])
 def intakes() -> Any:
     uid = current_user_id()
-    shelter = users.approved_shelter(get_db(), uid)
+    shelter = accounts.approved_shelter(get_db(), uid)
     form = IntakeForm()
     if request.method == "GET":
         form.found_at.data = f"{utcnow():%Y-%m-%dT%H:%M}"
@@ -172,7 +178,7 @@ def _matched(results: list[IntakeResult] | None) -> dict[int, int]:
 @bp.get("/api/shelter")
 @role_required("shelter")
 def api_shelter() -> Any:
-    shelter = users.get_shelter(get_db(), current_user_id())
+    shelter = accounts.get_shelter(get_db(), current_user_id())
     return jsonify(name=shelter.name, approved=shelter.approved, lat=shelter.location.lat,
                    lon=shelter.location.lon, service_radius_m=shelter.service_radius_m)
 
@@ -183,7 +189,7 @@ def api_lost_reports() -> Any:
     db = get_db()
     uid = current_user_id()
     lost = reports.shelter_dashboard(db, uid)
-    shelter = users.get_shelter(db, uid)
+    shelter = accounts.get_shelter(db, uid)
     return jsonify(lost_reports=[lost_for_shelter_json(r, shelter) for r in lost])
 
 

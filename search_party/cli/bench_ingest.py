@@ -1,0 +1,133 @@
+"""`search-party bench ingest CLIP`: how fast a clip becomes sightings, against decoding it alone.
+
+The floor is PyAV decoding every frame of the same clip with FFmpeg's threads and nothing else:
+no ingest can beat reading the clip.  Floor and ingest runs alternate, so a busy machine slows
+both alike; each is reported as the median of ``--repeats`` runs, after the models are loaded and
+have seen one frame (a worker keeps them loaded).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import av
+import click
+
+from embeddings.detector import DETECTORS, PetDetector
+from embeddings.embedder import SOURCES, Embedder, crop_box
+from search_party.config import load_settings
+from search_party.ingest.pipeline import DETECTOR_THREADS, decode_threads, process_clip
+from search_party.ingest.sightings import ClipResult, IngestOptions
+from search_party.ingest.video.decode import ClipInfo, probe_clip, upright_rgb
+
+STAGES = ("probe", "decode", "motion", "prepare", "detect", "track", "redact", "embed", "thumbnail")
+
+
+def decode_alone(path: Path) -> float:
+    """Wall seconds to decode every frame of the clip with PyAV (FFmpeg threads on), no more."""
+    start = time.perf_counter()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for _ in container.decode(stream):
+            pass
+    return time.perf_counter() - start
+
+
+def _warm_up(info: ClipInfo, detector: PetDetector, embedder: Embedder) -> None:
+    with av.open(str(info.path)) as container:
+        frame = next(container.decode(video=0))
+    rgb = upright_rgb(frame, info.rotation)
+    detector.detect(rgb)
+    height, width = rgb.shape[:2]
+    embedder.embed([crop_box(rgb, (width * 0.4, height * 0.4, width * 0.6, height * 0.6), 0.0)])
+
+
+def run_bench(path: Path, detector: PetDetector, embedder: Embedder, repeats: int,
+              options: IngestOptions) -> dict:
+    info = probe_clip(path, max_clip_seconds=options.max_clip_seconds,
+                      max_pixels=options.max_pixels)
+    _warm_up(info, detector, embedder)
+    floors, runs = [], []
+    for _ in range(repeats):
+        floors.append(decode_alone(path))
+        runs.append(process_clip(path, start_time=None, detector=detector, embedder=embedder,
+                                 options=options))
+    runs.sort(key=lambda r: r.stats.wall_seconds)
+    median: ClipResult = runs[(len(runs) - 1) // 2]
+    stats = median.stats
+    floor = statistics.median(floors)
+    return {
+        "clip": str(path),
+        "codec": stats.codec,
+        "width": stats.width,
+        "height": stats.height,
+        "clip_seconds": round(stats.clip_seconds, 3),
+        "wall_seconds": round(stats.wall_seconds, 3),
+        "realtime_factor": round(stats.clip_seconds / stats.wall_seconds, 2),
+        "decode_alone_seconds": round(floor, 3),
+        "decode_ratio": round(stats.wall_seconds / floor, 3),
+        "frames_in_clip": stats.frames_in_clip,
+        "frames_decoded": stats.frames_decoded,
+        "frames_motion_checked": stats.frames_motion_checked,
+        "frames_detected": stats.frames_detected,
+        "crops_embedded": stats.crops_embedded,
+        "sightings": len(median.sightings),
+        "labels": [s.label for s in median.sightings],
+        "ms_per_stage": {k: round(v, 1) for k, v in stats.ms_per_stage.items()},
+        "repeats": repeats,
+        "detector": detector.name,
+        "embedder": embedder.version,
+        "detector_threads": DETECTOR_THREADS,
+        "decode_threads": decode_threads(),
+        "sample_fps": options.sample_fps,
+        "max_gap_seconds": options.max_gap_seconds,
+    }
+
+
+def _table(r: dict) -> str:
+    stages = " · ".join(f"{k} {r['ms_per_stage'][k]:.0f}" for k in STAGES if k in r["ms_per_stage"])
+    rows = [
+        ("clip", f"{Path(r['clip']).name} ({r['codec']} {r['width']}×{r['height']}, "
+                 f"{r['clip_seconds']:.1f} s, {r['frames_in_clip']} frames)"),
+        ("clip seconds", f"{r['clip_seconds']:.2f}"),
+        ("wall seconds", f"{r['wall_seconds']:.2f} (median of {r['repeats']})"),
+        ("clip-s per wall-s", f"{r['realtime_factor']:.1f}"),
+        ("decode alone (s)",
+         f"{r['decode_alone_seconds']:.2f} (PyAV, every frame, FFmpeg threads)"),
+        ("decode ratio", f"{r['decode_ratio']:.2f} (wall / decode alone)"),
+        ("frames", f"decoded {r['frames_decoded']}, motion-checked {r['frames_motion_checked']}, "
+                   f"detected {r['frames_detected']}; crops embedded {r['crops_embedded']}"),
+        ("sightings", f"{r['sightings']} ({', '.join(r['labels']) or 'none'})"),
+        ("ms per stage", stages),
+        ("settings", f"{r['sample_fps']:g} fps sampled, detector at least every "
+                     f"{r['max_gap_seconds']:g} s; {r['detector']} on {r['detector_threads']} "
+                     f"thread(s) beside {r['decode_threads']} decoding, {r['embedder']}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+@click.command("ingest")
+@click.argument("clip", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Ingest and decode-alone runs, alternated; medians are reported.")
+@click.option("--detector", "detector_name", type=click.Choice(DETECTORS), default=None,
+              help="Detector (default: SEARCH_PARTY_DETECTOR or picodet_s_416).")
+@click.option("--embedder", "embedder_model", type=click.Choice(tuple(SOURCES)), default=None,
+              help="Re-ID model (default: SEARCH_PARTY_EMBEDDER or trained); 'imagenet' is the "
+                   "frozen baseline, the same network and speed.")
+def ingest(clip: Path, as_json: bool, repeats: int, detector_name: str | None,
+           embedder_model: str | None) -> None:
+    """Ingest speed for CLIP: clip-seconds per wall-second and the ratio to decoding alone."""
+    options = IngestOptions()
+    probe_clip(clip, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
+    settings = load_settings()
+    detector = PetDetector.load(detector_name or settings.detector, threads=DETECTOR_THREADS)
+    embedder = Embedder.load(settings.cache_dir, model=embedder_model or settings.embedder)
+    result = run_bench(clip, detector, embedder, repeats, options)
+    click.echo(json.dumps(result) if as_json else _table(result))

@@ -1,0 +1,189 @@
+"""`search-party ingest`, `worker`, `clips` and `camera`: volunteering clips from the shell.
+
+`ingest` runs the worker's own code path (register, claim, process, store in one transaction)
+either here with a progress bar (`--wait`, the default) or by queueing the clips for
+`search-party worker` (`--queue`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from search_party.config import Settings, load_settings
+from search_party.errors import UserError
+from search_party.ingest import jobs
+from search_party.ingest.clip_task import run_clip
+from search_party.ingest.spool import register_clip
+from search_party.store import storage
+from search_party.store.db import open_db
+from search_party.store.vector_index import VectorIndex
+from search_party.vision import load_models
+
+PROGRESS_STEPS = 1000
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    settings.prepare_dirs()
+    return settings
+
+
+def _parse_start(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--start {text!r} is not an ISO 8601 time such as 2025-06-01T08:00:00+02:00") from None
+    if moment.tzinfo is None:
+        raise UserError(f"--start {text!r} has no UTC offset; add one, e.g. {text}+02:00 or {text}Z")
+    return moment
+
+
+def _run_with_progress(settings: Settings, clip: storage.Clip, name: str) -> storage.Clip | None:
+    if not sys.stderr.isatty():  # a log or a pipe gets the one result line per clip only
+        return run_clip(settings, clip.id, jobs.new_claim())
+    with click.progressbar(length=PROGRESS_STEPS, label=name, file=sys.stderr) as bar:
+        def progress(fraction: float) -> None:
+            bar.update(max(0, int(fraction * PROGRESS_STEPS) - bar.pos))
+        return run_clip(settings, clip.id, jobs.new_claim(), progress=progress)
+
+
+def _describe(clip: storage.Clip) -> str:
+    if clip.status == "done":
+        return f"done, {clip.sightings_count} sighting(s)"
+    if clip.status == "failed":
+        return f"failed: {clip.reason}"
+    return clip.status
+
+
+@click.command()
+@click.argument("clips", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--camera", "camera_id", type=int, required=True, help="The camera that filmed them.")
+@click.option("--start", help="When the first frame was filmed, ISO 8601 with a UTC offset "
+                              "(default: the clip's own creation time).")
+@click.option("--wait/--queue", default=True, show_default=True,
+              help="Process here with a progress bar, or queue for `search-party worker`.")
+def ingest(clips: tuple[Path, ...], camera_id: int, start: str | None, wait: bool) -> None:
+    """Volunteer CLIPS from an opted-in camera: each becomes one sighting per animal it shows.
+    A clip already volunteered by this camera (same content) is reported, not processed again."""
+    settings = _settings()
+    start_time = _parse_start(start)
+    failed = processed = 0
+    with open_db(settings.db_path) as db:
+        storage.get_camera(db, camera_id)  # a missing camera is one error, not one per clip
+        queue = None if wait else jobs.make_queue(settings)
+        for path in clips:
+            try:
+                submission = register_clip(settings, db, path, camera_id, start_time)
+            except UserError as exc:
+                click.echo(f"error: {path}: {exc}", err=True)
+                failed += 1
+                continue
+            clip = submission.clip
+            if not submission.needs_processing:
+                click.echo(f"{path}: already volunteered as clip {clip.id} ({_describe(clip)})")
+                continue
+            if queue is not None:
+                queue.enqueue(clip.id)
+                click.echo(f"{path}: queued as clip {clip.id}")
+                continue
+            finished = _run_with_progress(settings, clip, path.name)
+            processed += 1
+            if finished is None:
+                click.echo(f"{path}: clip {clip.id} was taken by a worker; see `search-party clips`")
+            elif finished.status == "failed":
+                click.echo(f"error: {path}: {finished.reason}", err=True)
+                failed += 1
+            else:
+                click.echo(f"{path}: clip {clip.id} {_describe(finished)}")
+        if processed:  # bring the index file up to date, as the worker does every minute
+            embedder = load_models(settings).embedder
+            VectorIndex.open(db, settings.index_path, embedder.version, embedder.dim)
+    if failed:
+        sys.exit(2)
+
+
+@click.command()
+@click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Clips processed at once (each worker holds its own copy of the models).")
+@click.option("--processes", is_flag=True, help="Run workers as processes rather than threads.")
+def worker(workers: int, processes: bool) -> None:
+    """Process queued clips until stopped (Ctrl-C finishes the clips in hand first).  On start it
+    re-queues clips a killed worker left half-done."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    jobs.run_worker(_settings(), workers=workers, worker_type="process" if processes else "thread")
+
+
+@click.command()
+@click.option("--camera", "camera_id", type=int, help="Only this camera's clips.")
+@click.option("--status", type=click.Choice(storage.CLIP_STATUSES), help="Only clips in this state.")
+def clips(camera_id: int | None, status: str | None) -> None:
+    """Every volunteered clip and its status: queued, processing, done (with counts) or failed
+    (with the reason)."""
+    with open_db(_settings().db_path) as db:
+        for clip in storage.list_clips(db, camera_id=camera_id, status=status):
+            click.echo(f"{clip.id}\tcamera {clip.camera_id}\t{clip.filename}\t{_describe(clip)}")
+
+
+@click.group()
+def camera() -> None:
+    """Register cameras and give or withdraw consent, one camera at a time."""
+
+
+@camera.command("add")
+@click.option("--owner", "email", required=True, help="The owner's email (an account is made if new).")
+@click.option("--lat", type=float, required=True)
+@click.option("--lon", type=float, required=True)
+@click.option("--name", default="", help="A name the owner recognises, e.g. 'porch'.")
+@click.option("--retention-days", type=click.IntRange(1), help="Days its sightings are kept "
+              "(default SEARCH_PARTY_RETENTION_DAYS).")
+def camera_add(email: str, lat: float, lon: float, name: str, retention_days: int | None) -> None:
+    """Register a camera.  It starts opted OUT: nothing from it is processed until `opt-in`."""
+    settings = _settings()
+    with open_db(settings.db_path) as db:
+        owner = storage.add_user(db, email)
+        cam = storage.add_camera(db, owner.id, lat, lon, name=name,
+                                 retention_days=retention_days or settings.retention_days)
+    click.echo(f"camera {cam.id} added, opted out; opt it in with `search-party camera opt-in {cam.id}`")
+
+
+@camera.command("opt-in")
+@click.argument("camera_id", type=int)
+def camera_opt_in(camera_id: int) -> None:
+    """Consent to volunteering this camera's clips for lost-dog searches."""
+    with open_db(_settings().db_path) as db:
+        cam = storage.opt_in(db, camera_id)
+    click.echo(f"camera {cam.id} opted in at {cam.opted_in_at:%Y-%m-%d %H:%M} UTC")
+
+
+@camera.command("opt-out")
+@click.argument("camera_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def camera_opt_out(camera_id: int, yes: bool) -> None:
+    """Withdraw consent: this camera's clips, sightings and vectors are deleted now."""
+    settings = _settings()
+    with open_db(settings.db_path) as db:
+        storage.get_camera(db, camera_id)
+        if not yes:
+            click.confirm(f"Delete every clip and sighting of camera {camera_id}?", abort=True)
+        deleted = storage.opt_out(db, camera_id)
+        VectorIndex.refresh(db, settings.index_path)  # the vectors leave the index file too
+    click.echo(f"camera {camera_id} opted out; {deleted} sighting(s) deleted")
+
+
+@camera.command("list")
+def camera_list() -> None:
+    """Every camera, its consent state and retention."""
+    with open_db(_settings().db_path) as db:
+        for cam in storage.list_cameras(db):
+            state = "opted in" if cam.opted_in else "opted out"
+            state += ", paused" if cam.paused else ""
+            click.echo(f"{cam.id}\t{cam.name or '-'}\towner {cam.owner_id}\t{cam.lat:.5f},{cam.lon:.5f}\t"
+                       f"{state}\tretention {cam.retention_days} d")

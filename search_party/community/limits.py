@@ -1,0 +1,70 @@
+"""Abuse limits kept in SQLite, so they hold across processes, restarts and deletions.
+
+Search Party reaches into neighbours' footage, so what one account may ask of it is bounded:
+
+- **radius cap**: a search's fence is at most ``geofence.MAX_RADIUS_M`` (refused, not clamped,
+  by ``geofence.parse_radius_m``);
+- **searches per account per day**: at most ``SEARCHES_PER_DAY`` lost reports an account creates
+  in any 24 hours.  Each creation is logged in ``rate_events``, which outlives the report, so
+  deleting a search does not give its place back: create-delete-create cannot sweep a street;
+- **found-report rate**: at most ``FOUND_REPORTS_PER_DAY`` found reports per neighbour, and
+  ``SHELTER_INTAKES_PER_DAY`` intakes per approved shelter, in any 24 hours;
+- **consent requests per camera per day**: ``consent.REQUESTS_PER_CAMERA_PER_DAY``, counted from
+  the camera owner's activity log, which also outlives deleted searches;
+- **a search stays where it was put**: its last-seen point and radius are fixed when it is
+  created (a trigger of schema 6 refuses any later change, whatever code asks); a search
+  elsewhere is a new search, and counts against the daily limit.
+
+``take`` checks and logs in one step and must run inside the write transaction that creates the
+report, so two requests racing each other cannot both slip under the limit; ``check`` is the same
+test without logging, to refuse before any model runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from search_party.errors import UserError
+from search_party.store.db import from_db_time, to_db_time
+
+WINDOW = timedelta(days=1)
+SEARCHES_PER_DAY = 3
+FOUND_REPORTS_PER_DAY = 5
+SHELTER_INTAKES_PER_DAY = 200
+SEARCH, FOUND_REPORT, SHELTER_INTAKE = "search", "found_report", "shelter_intake"
+LIMITS = {SEARCH: SEARCHES_PER_DAY, FOUND_REPORT: FOUND_REPORTS_PER_DAY,
+          SHELTER_INTAKE: SHELTER_INTAKES_PER_DAY}
+_WHAT = {SEARCH: "searches", FOUND_REPORT: "found reports", SHELTER_INTAKE: "intakes"}
+
+
+class RateLimited(UserError):
+    """An account reached one of its daily limits; the message says when it may try again."""
+
+
+def _used(db: Database, user_id: int, kind: str, now: datetime) -> list[str]:
+    if kind not in LIMITS:
+        raise ValueError(f"unknown limit {kind!r}")
+    return [r[0] for r in db.execute(
+        "SELECT at FROM rate_events WHERE user_id = ? AND kind = ? AND at > ? ORDER BY at",
+        [user_id, kind, to_db_time(now - WINDOW)])]
+
+
+def check(db: Database, user_id: int, kind: str, now: datetime) -> None:
+    """Raise RateLimited if ``user_id`` has used up today's ``kind`` (a sliding 24 hours)."""
+    used = _used(db, user_id, kind, now)
+    limit = LIMITS[kind]
+    if len(used) >= limit:
+        again = (from_db_time(used[-limit]) + WINDOW).strftime("%Y-%m-%d %H:%M")
+        raise RateLimited(f"you have made {limit} {_WHAT[kind]} in the last 24 hours, the most an "
+                          f"account may; the next is possible from {again} UTC")
+
+
+def take(db: Database, user_id: int, kind: str, now: datetime) -> None:
+    """``check``, then log one use (inside the caller's write transaction).  Events older than
+    the window are dropped on the way: they can no longer count."""
+    check(db, user_id, kind, now)
+    db.execute("DELETE FROM rate_events WHERE at <= ?", [to_db_time(now - WINDOW)])
+    db.execute("INSERT INTO rate_events (user_id, kind, at) VALUES (?, ?, ?)",
+               [user_id, kind, to_db_time(now)])

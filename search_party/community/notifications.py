@@ -1,0 +1,205 @@
+"""The inbox (a table in SQLite) and e-mail: through SMTP when configured, otherwise to the log.
+
+``notify`` only inserts an inbox row, inside whatever transaction the caller holds, so a
+notification exists exactly when the change it announces was committed.  E-mail is sent later
+by ``deliver_pending`` (the worker runs it every minute; the CLI after each command), never from
+inside a transaction.  Each row is claimed before it is sent, so two deliverers never send one
+message twice; a message whose SMTP delivery fails is marked ``failed`` and stays in the inbox,
+which is where every message lives anyway: e-mail only says "look in Search Party".
+
+E-mails carry no other user's address, no exact camera location and no photo.
+
+SMTP settings (all optional; without SEARCH_PARTY_SMTP_HOST mail goes to the log):
+SEARCH_PARTY_SMTP_HOST, SEARCH_PARTY_SMTP_PORT (587 for starttls, 465 for ssl, else 25),
+SEARCH_PARTY_SMTP_TLS (starttls | ssl | none; default starttls), SEARCH_PARTY_SMTP_USER,
+SEARCH_PARTY_SMTP_PASSWORD, SEARCH_PARTY_SMTP_FROM (default search-party@localhost).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Protocol
+
+from sqlite_utils import Database
+
+from search_party.errors import UserError
+from search_party.store.db import from_db_time, to_db_time, utcnow, write_transaction
+
+log = logging.getLogger(__name__)
+
+TLS_MODES = ("starttls", "ssl", "none")
+SMTP_TIMEOUT_S = 20
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: int
+    user_id: int
+    kind: str
+    subject: str
+    body: str
+    match_id: int | None
+    lost_report_id: int | None
+    conversation_id: int | None
+    created: datetime
+    read_at: datetime | None
+    email_status: str
+
+
+def _notification(row: dict) -> Notification:
+    return Notification(
+        id=row["id"], user_id=row["user_id"], kind=row["kind"], subject=row["subject"],
+        body=row["body"], match_id=row["match_id"], lost_report_id=row["lost_report_id"],
+        conversation_id=row["conversation_id"], created=from_db_time(row["created"]),
+        read_at=from_db_time(row["read_at"]) if row["read_at"] else None,
+        email_status=row["email_status"])
+
+
+# ---------------------------------------------------------------- the inbox
+
+
+def notify(db: Database, user_id: int, kind: str, subject: str, body: str, *,
+           match_id: int | None = None, lost_report_id: int | None = None,
+           conversation_id: int | None = None) -> int:
+    """Put a message in the user's inbox (inside the caller's transaction); its e-mail follows
+    with the next ``deliver_pending``.  Returns the notification id."""
+    return db.table("notifications").insert({
+        "user_id": user_id, "kind": kind, "subject": subject, "body": body,
+        "match_id": match_id, "lost_report_id": lost_report_id,
+        "conversation_id": conversation_id, "created": to_db_time(utcnow()),
+        "read_at": None, "email_status": "pending"}).last_pk
+
+
+def inbox(db: Database, user_id: int, *, unread_only: bool = False, limit: int = 200) -> list[Notification]:
+    """The user's messages, newest first."""
+    where = " AND read_at IS NULL" if unread_only else ""
+    return [_notification(r) for r in db.query(
+        f"SELECT * FROM notifications WHERE user_id = ?{where} ORDER BY id DESC LIMIT ?",
+        [user_id, limit])]
+
+
+def unread_count(db: Database, user_id: int) -> int:
+    return db.execute("SELECT count(*) FROM notifications WHERE user_id = ? AND read_at IS NULL",
+                      [user_id]).fetchone()[0]
+
+
+def mark_read(db: Database, user_id: int, notification_id: int) -> None:
+    """Mark one of the user's own messages read (someone else's id changes nothing)."""
+    with write_transaction(db):
+        db.execute("UPDATE notifications SET read_at = coalesce(read_at, ?) WHERE id = ? AND user_id = ?",
+                   [to_db_time(utcnow()), notification_id, user_id])
+
+
+# ---------------------------------------------------------------- e-mail
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    tls: str
+    username: str | None
+    password: str | None
+    sender: str
+
+
+def smtp_settings_from_env(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
+    """SMTP settings from the environment, or None when no host is set (mail goes to the log)."""
+    env = os.environ if env is None else env
+    host = env.get("SEARCH_PARTY_SMTP_HOST", "").strip()
+    if not host:
+        return None
+    tls = env.get("SEARCH_PARTY_SMTP_TLS", "starttls").strip().lower()
+    if tls not in TLS_MODES:
+        raise UserError(f"SEARCH_PARTY_SMTP_TLS={tls!r} must be one of {', '.join(TLS_MODES)}")
+    default_port = {"starttls": 587, "ssl": 465, "none": 25}[tls]
+    raw_port = env.get("SEARCH_PARTY_SMTP_PORT", "").strip()
+    try:
+        port = int(raw_port) if raw_port else default_port
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise UserError(f"SEARCH_PARTY_SMTP_PORT={raw_port!r} must be a port number (1-65535)")
+    username = env.get("SEARCH_PARTY_SMTP_USER") or None
+    password = env.get("SEARCH_PARTY_SMTP_PASSWORD") or None
+    if (username is None) != (password is None):
+        raise UserError("set both SEARCH_PARTY_SMTP_USER and SEARCH_PARTY_SMTP_PASSWORD, or neither")
+    sender = env.get("SEARCH_PARTY_SMTP_FROM", "search-party@localhost").strip()
+    return SmtpSettings(host, port, tls, username, password, sender)
+
+
+class Mailer(Protocol):
+    def send(self, to: str, subject: str, body: str) -> str:
+        """Deliver one message; returns the e-mail status to record ('sent' or 'logged')."""
+        ...
+
+
+class LogMailer:
+    """No SMTP configured: the message goes to the log, where an operator can read it."""
+
+    def send(self, to: str, subject: str, body: str) -> str:
+        log.info("e-mail (no SMTP configured) to %s: %s\n%s", to, subject, body)
+        return "logged"
+
+
+class SmtpMailer:
+    """Sends through the configured SMTP server, one connection per message."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+
+    def send(self, to: str, subject: str, body: str) -> str:
+        s = self.settings
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = s.sender, to, subject
+        message.set_content(body)
+        if s.tls == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=SMTP_TIMEOUT_S,
+                                                    context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(s.host, s.port, timeout=SMTP_TIMEOUT_S)
+        with client:
+            if s.tls == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if s.username is not None:
+                client.login(s.username, s.password or "")
+            client.send_message(message)
+        return "sent"
+
+
+def mailer_from_env(env: Mapping[str, str] | None = None) -> Mailer:
+    settings = smtp_settings_from_env(env)
+    return SmtpMailer(settings) if settings else LogMailer()
+
+
+def deliver_pending(db: Database, mailer: Mailer | None = None, limit: int = 100) -> dict[str, int]:
+    """E-mail up to ``limit`` inbox messages not yet e-mailed.  Returns counts per outcome."""
+    mailer = mailer or mailer_from_env()
+    counts = {"sent": 0, "logged": 0, "failed": 0}
+    rows = db.execute(
+        "SELECT n.id, n.subject, n.body, u.email FROM notifications n JOIN users u ON u.id = n.user_id "
+        "WHERE n.email_status = 'pending' ORDER BY n.id LIMIT ?", [limit]).fetchall()
+    for notification_id, subject, body, email in rows:
+        # Claim first: a second deliverer running now skips it (at most one e-mail per message).
+        with write_transaction(db):
+            claimed = db.execute("UPDATE notifications SET email_status = 'failed' "
+                                 "WHERE id = ? AND email_status = 'pending'", [notification_id]).rowcount
+        if not claimed:
+            continue
+        try:
+            status = mailer.send(email, subject, body)
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("e-mail for notification %d failed: %s", notification_id, exc)
+            counts["failed"] += 1
+            continue
+        with write_transaction(db):
+            db.execute("UPDATE notifications SET email_status = ? WHERE id = ?", [status, notification_id])
+        counts[status] += 1
+    return counts

@@ -1,0 +1,185 @@
+"""Clips volunteered over the network (the web page, the JSON API, the camera-side uploader).
+
+An upload arrives as a stream with the sender's file name.  It is written to a private folder
+under ``data_dir/uploads``, then registered exactly like a clip volunteered from the shell
+(search_party.ingest.spool.register_clip: hashed, spooled, deduplicated by content per camera) and
+queued for the worker.  The same bytes sent twice, by a double submit or an uploader that lost its
+state, are one clip: the second send is answered with the first clip and nothing is queued.
+
+The sender may say when the clip was filmed (``start``) or give the file's modification time
+(``modified``, as cameras name files by when they stopped writing them); the pipeline uses a time
+found inside the container first, then ``start``, then the file time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlite_utils import Database
+
+from search_party.clip_types import VIDEO_EXTENSIONS
+from search_party.community.cameras import owned_camera
+from search_party.config import Settings
+from search_party.errors import NotFound, UserError
+from search_party.ingest.spool import Submission, register_clip
+from search_party.store import storage
+
+MAX_NAME_CHARS = 120
+STALE_UPLOAD_S = 3600  # an upload folder older than this belongs to a request that died
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+@dataclass(frozen=True)
+class ClipStatus:
+    """What the camera owner (or their uploader) is told about one clip."""
+
+    id: int
+    camera_id: int
+    filename: str
+    status: str  # queued | processing | done | failed
+    reason: str | None
+    sightings: int | None
+    duplicate: bool
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "camera_id": self.camera_id, "filename": self.filename,
+                "status": self.status, "reason": self.reason, "sightings": self.sightings,
+                "duplicate": self.duplicate, "message": self.message}
+
+
+def describe(clip: storage.Clip, duplicate: bool = False) -> ClipStatus:
+    if clip.status == "done":
+        n = clip.sightings_count or 0
+        message = (f"done: {n} animal{'s' if n != 1 else ''} found" if n
+                   else "done: no dog or cat in this clip")
+    elif clip.status == "failed":
+        message = f"failed: {clip.reason}"
+    elif clip.status == "processing":
+        message = "processing: looking for dogs and cats"
+    else:
+        message = "queued: waiting for the worker"
+    if duplicate:
+        message = f"already uploaded as clip {clip.id} ({message})"
+    return ClipStatus(clip.id, clip.camera_id, clip.filename, clip.status, clip.reason,
+                      clip.sightings_count, duplicate, message)
+
+
+def safe_clip_name(filename: str | None) -> str:
+    """The sender's file name reduced to a safe single path component with a video extension;
+    anything else is refused with the list of what is accepted."""
+    name = unicodedata.normalize("NFKC", filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE.sub("_", name).strip(" .")
+    stem, ext = os.path.splitext(name)
+    if ext.lower() not in VIDEO_EXTENSIONS:
+        shown = (filename or "")[:60]
+        raise UserError(f"{shown!r} is not a video clip this server reads; send one of "
+                        f"{', '.join(VIDEO_EXTENSIONS)}")
+    stem = stem[:MAX_NAME_CHARS - len(ext)] or "clip"
+    return stem + ext.lower()
+
+
+def _sweep_stale(uploads: Path) -> None:
+    cutoff = time.time() - STALE_UPLOAD_S
+    for entry in uploads.iterdir():
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+        except FileNotFoundError:
+            continue
+
+
+def receive_clip(settings: Settings, db: Database, camera_id: int, stream: BinaryIO, filename: str | None, *,
+                 start: datetime | None = None, modified: float | None = None,
+                 enqueue: Callable[[int], None] | None = None) -> ClipStatus:
+    """Register an uploaded clip for ``camera_id`` (already authorised by the caller) and queue
+    it with ``enqueue(clip_id)`` if it is new (or had failed and is retried).  ``modified`` is the
+    file's modification time in seconds since the epoch."""
+    name = safe_clip_name(filename)
+    camera = storage.get_camera(db, camera_id)
+    if not camera.opted_in:
+        raise UserError("this camera is not opted in, so its clips are not accepted; opt it in "
+                        "on its page first")
+    if camera.paused:
+        raise UserError("this camera is paused; resume it on its page before uploading clips")
+    if start is not None and start.tzinfo is None:
+        raise UserError("the clip's start time needs a UTC offset, e.g. 2025-06-01T08:00:00+02:00")
+    uploads = settings.data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    _sweep_stale(uploads)
+    with tempfile.TemporaryDirectory(dir=uploads) as folder:
+        path = Path(folder) / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+        if path.stat().st_size == 0:
+            raise UserError(f"{name} is empty; send the clip's file again")
+        if modified is not None:
+            os.utime(path, (modified, modified))
+        submission: Submission = register_clip(settings, db, path, camera_id, start)
+    if submission.needs_processing and enqueue is not None:
+        enqueue(submission.clip.id)
+    return describe(submission.clip, duplicate=not submission.needs_processing)
+
+
+def receive_owned_clip(settings: Settings, db: Database, camera_id: int, user_id: int, stream: BinaryIO,
+                       filename: str | None, **options) -> ClipStatus:
+    """``receive_clip`` for a signed-in owner: the camera must be theirs."""
+    owned_camera(db, camera_id, user_id)
+    return receive_clip(settings, db, camera_id, stream, filename, **options)
+
+
+def camera_clips(db: Database, camera_id: int) -> list[storage.Clip]:
+    """A camera's clips, newest first (the caller holds the camera's owner session or token)."""
+    return list(reversed(storage.list_clips(db, camera_id=camera_id)))
+
+
+def camera_clip(db: Database, clip_id: int, camera_id: int) -> storage.Clip:
+    """One of the camera's clips; another camera's clip is NotFound, as a missing one is."""
+    try:
+        clip = storage.get_clip(db, clip_id)
+    except NotFound:
+        clip = None
+    if clip is None or clip.camera_id != camera_id:
+        raise NotFound(f"clip {clip_id} does not exist or is not this camera's")
+    return clip
+
+
+def parse_modified(value: object) -> float | None:
+    """A file modification time as sent by a browser (milliseconds) or the uploader (seconds,
+    with a fraction); None when absent.  Refuses anything that is not a plausible time."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise UserError(f"modified {str(value)[:40]!r} is not a time in seconds since 1970") from None
+    if number > 1e11:  # milliseconds (a browser's File.lastModified)
+        number /= 1000
+    if not 0 < number < 1e11:
+        raise UserError(f"modified {str(value)[:40]!r} is not a time in seconds since 1970")
+    return number
+
+
+def parse_start(value: object) -> datetime | None:
+    """An ISO 8601 start time with a UTC offset, or None when absent."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"start {text[:40]!r} is not an ISO 8601 time such as "
+                        "2025-06-01T08:00:00+02:00") from None
+    if moment.tzinfo is None:
+        raise UserError(f"start {text[:40]!r} has no UTC offset; add one, e.g. {text[:25]}+02:00")
+    return moment

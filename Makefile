@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (see README.md).
-.PHONY: run test setup
+.PHONY: run test lint setup
 
 setup:
 	bash scripts/bootstrap.sh
@@ -10,3 +10,7 @@ run: setup
 test: setup
 	bash scripts/browser.sh
 	.venv/bin/python -m pytest
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/mypy

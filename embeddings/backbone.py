@@ -57,6 +57,9 @@ class ReidNet(nn.Module):
         self.register_buffer("mean", torch.tensor(PIXEL_MEAN))
         self.register_buffer("std", torch.tensor(PIXEL_STD))
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def pooled(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pooled trunk features before the neck (what a triplet loss sees in training)."""
         x = self.trunk.extract_features((pixels - self.mean) / self.std)

@@ -1,6 +1,6 @@
 """The pet-only detector: COCO ONNX graphs whose output is cut down to dogs and cats.
 
-``PetDetector.detect`` returns dog and cat boxes only, merged by one class-agnostic NMS (YOLOX
+``PetDetector.predict`` returns dog and cat boxes only, merged by one class-agnostic NMS (YOLOX
 once put a "cat" box on a dog).  Person boxes are decoded from the same forward pass but leave
 this module only through ``person_boxes``, whose one use is blurring those pixels
 (``embeddings.redact``); they are never mixed with pet detections.
@@ -23,9 +23,10 @@ import numpy as np
 from PIL import Image
 
 from embeddings import boxes as bx
+from embeddings import registry
 from embeddings.errors import ModelError
-from embeddings.onnx_session import OnnxModel
-from embeddings.registry import locate
+from embeddings.inference import InferenceModel, OnnxSession
+from embeddings.runtime import DEFAULT_RUNTIME, Runtime
 
 Box = tuple[float, float, float, float]
 
@@ -36,7 +37,7 @@ _PET_LABELS = ("cat", "dog")  # columns 1 and 2 of the cut-down score matrix
 
 
 class Graph(Protocol):
-    """What the detector needs from a loaded graph (OnnxModel; a torch twin in the bench)."""
+    """What the detector needs from a loaded graph (OnnxSession; a torch twin in the bench)."""
 
     input_names: list[str]
     input_shapes: list
@@ -80,7 +81,7 @@ class _FrameResult:
 
 def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     # reducing_gap: a box-filter pre-reduction makes large frames ~2× cheaper, still antialiased.
-    img = Image.fromarray(rgb).resize((width, height), Image.BILINEAR, reducing_gap=1.0)
+    img = Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR, reducing_gap=1.0)
     return np.asarray(img)
 
 
@@ -178,7 +179,8 @@ _GRAPHS: dict[str, type[_PicoDet] | type[_Yolox]] = {
     "picodet_s_320": _PicoDet,
     "yolox_nano": _Yolox,
 }
-DETECTORS = tuple(_GRAPHS)
+DETECTORS = registry.DETECTORS
+assert set(_GRAPHS) == set(DETECTORS), "every registered detector needs a decoder here"
 DEFAULT_DETECTOR = "picodet_s_416"
 
 
@@ -196,10 +198,10 @@ def _check_rgb(rgb: np.ndarray) -> None:
 def _frame_key(rgb: np.ndarray) -> tuple:
     # Keyed by content, not identity: decoders reuse buffers for new frames, and callers may
     # pass two array objects holding the same frame.  crc32 costs ~1.5 ms on a 1080p frame.
-    return rgb.shape, zlib.crc32(np.ascontiguousarray(rgb))
+    return rgb.shape, zlib.crc32(np.ascontiguousarray(rgb).data)
 
 
-class PetDetector:
+class PetDetector(InferenceModel):
     """Dogs and cats in an RGB frame; person regions only for blurring them."""
 
     def __init__(
@@ -222,20 +224,25 @@ class PetDetector:
     def load(
         cls,
         name: str = DEFAULT_DETECTOR,
+        runtime: Runtime = DEFAULT_RUNTIME,
+        *,
         conf: float | None = None,
         person_conf: float | None = None,
         iou_threshold: float = 0.5,
         threads: int | None = None,
     ) -> PetDetector:
-        """Locate and verify the named graph (embeddings.registry), then open it in onnxruntime."""
+        """Locate and verify the named graph (embeddings.registry), then open it in onnxruntime
+        with ``threads`` (default: the runtime's)."""
         _graph_kind(name)  # refuse a non-detector before touching the model folder
-        return cls(name, OnnxModel(locate(name), threads=threads), conf, person_conf, iou_threshold)
+        session = OnnxSession(registry.locate(name, runtime), threads or runtime.intra_op_threads,
+                              runtime.providers)
+        return cls(name, session, conf, person_conf, iou_threshold)
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) a frame of this size is shrunk to before the graph sees it."""
         return self._graph.input_size(width, height)
 
-    def detect(self, image: np.ndarray | Shrunk) -> list[Detection]:
+    def predict(self, image: np.ndarray | Shrunk) -> list[Detection]:
         """Dog and cat boxes in an H×W×3 uint8 RGB image (or one already shrunk), best first."""
         return list(self._analyse(image).pets)
 
@@ -244,7 +251,7 @@ class PetDetector:
         return list(self._analyse(image).persons)
 
     def shrink(self, rgb: np.ndarray) -> Shrunk:
-        """The frame resized to the graph's input, as detect() does it for a full frame."""
+        """The frame resized to the graph's input, as predict() does it for a full frame."""
         _check_rgb(rgb)
         return self._shrink(rgb)
 
@@ -253,23 +260,25 @@ class PetDetector:
         return Shrunk(_resize(rgb, *self.input_size(w, h)), w, h)
 
     def _analyse(self, image: np.ndarray | Shrunk) -> _FrameResult:
-        """One forward pass per frame: detect() and person_boxes() on the same frame share it,
+        """One forward pass per frame: predict() and person_boxes() on the same frame share it,
         found again by the frame's content before any resizing."""
-        shrunk = image if isinstance(image, Shrunk) else None
-        if shrunk is not None:
-            _check_rgb(shrunk.rgb)
-            wanted = self.input_size(shrunk.width, shrunk.height)
-            if shrunk.rgb.shape[1::-1] != wanted:
-                raise ValueError(f"a {shrunk.width}×{shrunk.height} frame must be shrunk to "
-                                 f"{wanted}, not {shrunk.rgb.shape[1::-1]}")
-            key = (shrunk.width, shrunk.height, _frame_key(shrunk.rgb))
+        if isinstance(image, Shrunk):
+            shrunk: Shrunk | None = image
+            _check_rgb(image.rgb)
+            wanted = self.input_size(image.width, image.height)
+            if image.rgb.shape[1::-1] != wanted:
+                raise ValueError(f"a {image.width}×{image.height} frame must be shrunk to "
+                                 f"{wanted}, not {image.rgb.shape[1::-1]}")
+            key: tuple = (image.width, image.height, _frame_key(image.rgb))
         else:
+            shrunk = None
             _check_rgb(image)
             key = _frame_key(image)
         last = self._last
         if last is not None and last[0] == key:
             return last[1]
         if shrunk is None:
+            assert not isinstance(image, Shrunk)
             shrunk = self._shrink(image)  # checked above
         w, h = shrunk.width, shrunk.height
         decoded = self._graph.run(shrunk.rgb, w, h, min(self.conf, self.person_conf))

@@ -1,14 +1,13 @@
 """Dog crops in, L2-normalised re-ID vectors out, run in onnxruntime.
 
 ``Embedder.load()`` finds the source weights through the registry (sha256-verified), exports them
-to ONNX in a cache folder the first time (torch is needed only then), and keys the exported file by
-the source's sha256 so new weights or a new export never reuse a stale graph.
+to ONNX in the runtime's cache folder the first time (torch is needed only then), and keys the
+exported file by the source's sha256 so new weights or a new export never reuse a stale graph.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,8 @@ from PIL import Image
 
 from embeddings import registry
 from embeddings.errors import ModelError
-from embeddings.onnx_session import OnnxModel
+from embeddings.inference import InferenceModel, OnnxSession
+from embeddings.runtime import DEFAULT_RUNTIME, Runtime
 
 INPUT_SIZE = 224  # the same as backbone.INPUT_SIZE; repeated so inference never imports torch
 FEATURE_DIM = 1280
@@ -25,20 +25,18 @@ EXPORT_REVISION = 1  # the same as export.EXPORT_REVISION (a test checks both ag
 # How a crop becomes pixels: stretched to 224×224 by Pillow's bilinear (antialiased) resize.
 PREPROCESS = f"stretch{INPUT_SIZE}-bilinear-flipavg"
 BATCH = 16
+# A detector's tight box cuts off ears and tails: crops are grown by this much of the box's size on
+# every side, for camera sightings and owners' photos alike, so both frame a dog the same way.
+CROP_MARGIN = 0.1
 
 # Which registry file each selectable model is built from.
 SOURCES = {"trained": "reid_lite0", "imagenet": "efficientnet_lite0"}
 
 
-def _default_cache_dir() -> Path:
-    root = Path(__file__).resolve().parent.parent
-    return Path(os.environ.get("SEARCH_PARTY_DATA_DIR", root / "data")).expanduser() / "models"
-
-
 def crop_box(rgb: np.ndarray, box: tuple[float, float, float, float] | np.ndarray,
-             margin: float = 0.1) -> np.ndarray:
+             margin: float = CROP_MARGIN) -> np.ndarray:
     """The (x1, y1, x2, y2) box of an H×W×3 image, grown by ``margin`` of its size on every
-    side and clipped to the image (a detector's tight box cuts off ears and tails)."""
+    side and clipped to the image."""
     h, w = rgb.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in box)
     dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
@@ -55,7 +53,7 @@ def to_pixels(crops: list[np.ndarray]) -> np.ndarray:
     for i, crop in enumerate(crops):
         if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
             raise ValueError(f"crop {i} is {crop.dtype} {crop.shape}; expected H×W×3 uint8 RGB")
-        img = Image.fromarray(crop).resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR)
+        img = Image.fromarray(crop).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
         out[i] = np.asarray(img, dtype=np.float32).transpose(2, 0, 1)
     return out
 
@@ -79,29 +77,28 @@ def _export(model: str, source: Path, target: Path) -> None:
 
 
 @dataclass
-class Embedder:
+class Embedder(InferenceModel):
     """One re-ID model in onnxruntime; ``version`` is stored beside every vector it makes."""
 
-    model: str
+    name: str  # "trained" or "imagenet" (SOURCES)
     version: str
     onnx_path: Path
-    session: OnnxModel
+    session: OnnxSession
     dim: int = FEATURE_DIM
 
     @classmethod
-    def load(cls, cache_dir: Path | None = None, model: str = "trained") -> "Embedder":
-        if model not in SOURCES:
-            raise ModelError(f"unknown embedder {model!r}; choose one of {', '.join(SOURCES)}")
-        source = registry.locate(SOURCES[model])
-        key = _export_key(registry.get(SOURCES[model]).sha256)
-        cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
-        target = cache / f"reid_{model}_{key}.onnx"
+    def load(cls, name: str = "trained", runtime: Runtime = DEFAULT_RUNTIME) -> Embedder:
+        if name not in SOURCES:
+            raise ModelError(f"unknown embedder {name!r}; choose one of {', '.join(SOURCES)}")
+        source = registry.locate(SOURCES[name], runtime)
+        key = _export_key(registry.get(SOURCES[name]).sha256)
+        target = runtime.cache_dir / f"reid_{name}_{key}.onnx"
         if not target.is_file():
-            _export(model, source, target)
-        return cls(model=model, version=f"lite0-{model}-{key}", onnx_path=target,
-                   session=OnnxModel(target))
+            _export(name, source, target)
+        return cls(name=name, version=f"lite0-{name}-{key}", onnx_path=target,
+                   session=OnnxSession(target, runtime.intra_op_threads, runtime.providers))
 
-    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
         """RGB uint8 crops -> (n, dim) float32, unit length (the crop and its mirror averaged)."""
         if not crops:
             return np.zeros((0, self.dim), dtype=np.float32)

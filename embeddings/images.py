@@ -8,7 +8,6 @@ a usable picture.
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -26,7 +25,7 @@ except ImportError:  # pragma: no cover - pillow-heif is a hard dependency, this
     pass
 
 # 40 megapixels covers every phone camera; beyond that we refuse before decoding.
-MAX_PIXELS = int(os.environ.get("SEARCH_PARTY_MAX_IMAGE_PIXELS", 40_000_000))
+MAX_PIXELS = 40_000_000
 MIN_SIDE = 16
 
 ImageSource = str | Path | bytes | BinaryIO

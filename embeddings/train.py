@@ -82,7 +82,7 @@ class PKSampler:
     def batch(self) -> np.ndarray:
         ids = self.by_domain[self.rng.choice(len(self.by_domain), p=self.domain_p)]
         chosen = self.rng.choice(len(ids), size=min(self.p, len(ids)), replace=False)
-        out = []
+        out: list[int] = []
         for i in chosen:
             seqs = [ids[i][j] for j in self.rng.permutation(len(ids[i]))]
             out.extend(self.rng.choice(seqs[j % len(seqs)]) for j in range(self.k))
@@ -91,7 +91,7 @@ class PKSampler:
 
 def _load_stored(paths: list[Path], size: int) -> np.ndarray:
     def one(path: Path) -> np.ndarray:
-        img = Image.fromarray(load_rgb(path)).resize((size, size), Image.BILINEAR)
+        img = Image.fromarray(load_rgb(path)).resize((size, size), Image.Resampling.BILINEAR)
         return np.asarray(img).transpose(2, 0, 1)
 
     with ThreadPoolExecutor(8) as pool:
@@ -399,7 +399,7 @@ def _flag(value: str) -> bool:
     return value.lower() in ("1", "true", "yes", "on")
 
 
-_PARSERS = {"int": int, "float": float, "str": str, "bool": _flag}
+_PARSERS: dict[str, Callable[[str], object]] = {"int": int, "float": float, "str": str, "bool": _flag}
 
 
 def parse_field(kind: str, value: str) -> object:

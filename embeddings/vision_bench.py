@@ -24,8 +24,8 @@ import numpy as np
 from embeddings.detector import DETECTORS, PetDetector
 from embeddings.errors import ModelError
 from embeddings.images import load_rgb
-from embeddings.onnx_session import default_threads
 from embeddings.registry import locate
+from embeddings.runtime import DEFAULT_RUNTIME, Runtime
 
 # Real footage: CCTV with pedestrians, a handheld clip of a puppy, a dog on a porch.
 FRAME_SOURCES = (
@@ -100,11 +100,11 @@ def median_ms(fn: Callable[[np.ndarray], object], items: Sequence[np.ndarray], r
 
 def _both_passes(det: PetDetector) -> Callable[[np.ndarray], object]:
     # What the pipeline pays per sampled frame: pets plus the person regions to blur.
-    return lambda rgb: (det.detect(rgb), det.person_boxes(rgb))
+    return lambda rgb: (det.predict(rgb), det.person_boxes(rgb))
 
 
 class TorchGraph:
-    """An ONNX detector graph converted to torch by onnx2torch, with OnnxModel's interface."""
+    """An ONNX detector graph converted to torch by onnx2torch, with OnnxSession's interface."""
 
     def __init__(self, path: Path, threads: int) -> None:
         import onnx
@@ -148,7 +148,7 @@ def _make_convertible(graph) -> None:
 
 def _same_detections(a: PetDetector, b: PetDetector, frames: Sequence[np.ndarray]) -> bool:
     for rgb in frames:
-        da, db = a.detect(rgb), b.detect(rgb)
+        da, db = a.predict(rgb), b.predict(rgb)
         if [d.label for d in da] != [d.label for d in db]:
             return False
         if any(np.abs(np.subtract(x.box, y.box)).max() > 2.0 for x, y in zip(da, db)):
@@ -156,11 +156,12 @@ def _same_detections(a: PetDetector, b: PetDetector, frames: Sequence[np.ndarray
     return True
 
 
-def bench_detector(name: str, frames: Sequence[np.ndarray], repeats: int, threads: int) -> BenchRow:
-    ort_det = PetDetector.load(name, threads=threads)
+def bench_detector(name: str, frames: Sequence[np.ndarray], repeats: int, runtime: Runtime) -> BenchRow:
+    threads = runtime.intra_op_threads
+    ort_det = PetDetector.load(name, runtime, threads=threads)
     ort_ms = median_ms(_both_passes(ort_det), frames, repeats)
     try:
-        torch_det = PetDetector(name, TorchGraph(locate(name), threads))
+        torch_det = PetDetector(name, TorchGraph(locate(name, runtime), threads))
     except ImportError as exc:
         return BenchRow("detector", name, "frame", ort_ms, None,
                         f"n/a: {exc.name} is not installed (pip install -e '.[train]')")
@@ -170,16 +171,15 @@ def bench_detector(name: str, frames: Sequence[np.ndarray], repeats: int, thread
                     f"the ONNX graph converted by onnx2torch; {agree} detections as onnxruntime")
 
 
-def bench_embedder(crops: Sequence[np.ndarray], repeats: int, threads: int,
-                   cache_dir: Path | None = None) -> BenchRow:
+def bench_embedder(crops: Sequence[np.ndarray], repeats: int, runtime: Runtime) -> BenchRow:
     from embeddings.embedder import SOURCES, Embedder, to_pixels
 
     try:
-        emb = Embedder.load(cache_dir=cache_dir, model="trained")
+        emb = Embedder.load("trained", runtime)
     except ModelError:
         # No trained weights yet: the ImageNet network has the same architecture and cost.
-        emb = Embedder.load(cache_dir=cache_dir, model="imagenet")
-    ort_ms = median_ms(lambda crop: emb.embed([crop]), crops, repeats)
+        emb = Embedder.load("imagenet", runtime)
+    ort_ms = median_ms(lambda crop: emb.predict([crop]), crops, repeats)
     try:
         import torch
 
@@ -187,9 +187,9 @@ def bench_embedder(crops: Sequence[np.ndarray], repeats: int, threads: int,
     except ImportError as exc:
         return BenchRow("embedder", emb.version, "crop", ort_ms, None,
                         f"n/a: {exc.name} is not installed (pip install -e '.[train]')")
-    torch.set_num_threads(threads)
-    net = (backbone.build_imagenet() if emb.model == "imagenet"
-           else backbone.load_weights(locate(SOURCES[emb.model])))
+    torch.set_num_threads(runtime.intra_op_threads)
+    net = (backbone.build_imagenet() if emb.name == "imagenet"
+           else backbone.load_weights(locate(SOURCES[emb.name], runtime)))
     twin = backbone.FlipAveraged(net).eval()
 
     def torch_embed(crop: np.ndarray) -> np.ndarray:
@@ -202,14 +202,14 @@ def bench_embedder(crops: Sequence[np.ndarray], repeats: int, threads: int,
 
 
 def run(data_dir: Path, repeats: int = 5, crops: int = 8, detectors: Sequence[str] = DETECTORS,
-        threads: int | None = None, cache_dir: Path | None = None) -> dict:
+        runtime: Runtime = DEFAULT_RUNTIME) -> dict:
     """Every row of the vision bench plus what it ran on, as one JSON-ready dict."""
-    threads = threads or default_threads()
+    threads = runtime.intra_op_threads
     load_before = os.getloadavg()[0]  # other work on the machine skews every figure; say so
     frames = load_frames(data_dir)
     crop_images = load_crops(data_dir, crops)
-    rows = [bench_detector(name, frames, repeats, threads) for name in detectors]
-    rows.append(bench_embedder(crop_images, repeats, threads, cache_dir))
+    rows = [bench_detector(name, frames, repeats, runtime) for name in detectors]
+    rows.append(bench_embedder(crop_images, repeats, runtime))
     return {
         "data": str(data_dir),
         "frames": len(frames),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from embeddings import registry
+from search_party.config import Settings
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class Health:
     problems: list[str]
 
 
-def check() -> Health:
-    rows = registry.status()
+def check(settings: Settings) -> Health:
+    rows = registry.status(settings.vision_runtime())
     problems = [r.problem for r in rows if r.problem]
     return Health(ok=not problems, models={r.name: r.verified for r in rows}, problems=problems)

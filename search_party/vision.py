@@ -1,21 +1,18 @@
-"""The domain's one door to the vision models: the detector and embedder the settings name,
-loaded once per process and then shared (onnxruntime sessions are safe to run from several
-threads)."""
+"""The domain's one door to the vision models: the detector and embedder its settings name, each
+loaded once per process through the vision package's cache and then shared by every thread."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from embeddings.detector import PetDetector
 from embeddings.embedder import Embedder
 from search_party.config import Settings
-from search_party.ingest.pipeline import DETECTOR_THREADS
 
-log = logging.getLogger(__name__)
+# onnxruntime threads for the shared detector.  One: on two cores a second thread saves at most
+# 4 ms of a 24 ms PicoDet-416 call and costs 8 ms or more of CPU, which ingest's decoder needs.
+DETECTOR_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -24,19 +21,16 @@ class Models:
     embedder: Embedder
 
 
-_models: dict[tuple[str, str, Path], Models] = {}
-_models_lock = threading.Lock()
-
-
 def load_models(settings: Settings) -> Models:
-    """The detector and embedder for these settings, loaded once per process and then shared
-    (onnxruntime sessions are safe to run from several threads)."""
-    key = (settings.detector, settings.embedder, settings.cache_dir)
-    with _models_lock:
-        if key not in _models:
-            started = time.monotonic()
-            _models[key] = Models(PetDetector.load(settings.detector, threads=DETECTOR_THREADS),
-                                  Embedder.load(cache_dir=settings.cache_dir, model=settings.embedder))
-            log.info("models loaded in %.1f s", time.monotonic() - started)
-        return _models[key]
+    """The detector and embedder for these settings (loaded on first use, then shared)."""
+    runtime = settings.vision_runtime()
+    return Models(PetDetector.cached(settings.detector, runtime, threads=DETECTOR_THREADS),
+                  Embedder.cached(settings.embedder, runtime))
 
+
+def decode_threads(cores: int | None = None) -> int:
+    """FFmpeg threads for ingest's decoder: every core (``cores``, default all of this machine's;
+    the settings' ``threads``) but the one the detector works on.  On two cores that is one
+    thread, which decodes with a quarter less CPU than FFmpeg's own choice (frame threads), and no
+    decoding thread fights the detector for its core."""
+    return max(1, (cores or os.cpu_count() or 1) - DETECTOR_THREADS)

@@ -61,13 +61,13 @@ def fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     scale = min(w / width, h / height)
     cw, ch = int(width * scale), int(height * scale)
     x0, y0 = (w - cw) // 2, (h - ch) // 2
-    img = Image.fromarray(rgb[y0:y0 + ch, x0:x0 + cw]).resize((width, height), Image.LANCZOS)
+    img = Image.fromarray(rgb[y0:y0 + ch, x0:x0 + cw]).resize((width, height), Image.Resampling.LANCZOS)
     return np.asarray(img)
 
 
 def _scaled(crop: np.ndarray, height: int) -> np.ndarray:
     width = max(1, round(crop.shape[1] * height / crop.shape[0]))
-    return np.asarray(Image.fromarray(crop).resize((width, height), Image.LANCZOS))
+    return np.asarray(Image.fromarray(crop).resize((width, height), Image.Resampling.LANCZOS))
 
 
 def compose(background: np.ndarray, walks: Sequence[DogWalk], times: Iterable[float],
@@ -104,6 +104,7 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], *, fps: float = 10,
     with av.open(str(path), "w", options=container_options or {}) as container:
         container.metadata.update(metadata or {})
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        assert isinstance(stream, av.VideoStream)
         stream.pix_fmt = pix_fmt
         defaults = {"preset": "veryfast"} if codec == "libx264" else {}
         stream.options = {**defaults, **(options or {})}

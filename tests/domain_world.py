@@ -16,15 +16,16 @@ import csv
 import dataclasses
 import hashlib
 from datetime import timedelta
-from functools import lru_cache
+from functools import cache
 from itertools import count
 from pathlib import Path
 
-from sighting_drafts import MPDD, T0, clip_result, embedder, mpdd_drafts
+from sighting_drafts import MPDD, T0, clip_result, embedder, mpdd_drafts, runtime
 
 from embeddings.detector import PetDetector
 from embeddings.images import load_rgb
-from search_party.config import Settings
+from search_party.community import accounts, cameras
+from search_party.config import Settings, load_settings
 from search_party.search.geofence import Point, destination_point
 from search_party.store import storage
 from search_party.store.vector_index import VectorIndex
@@ -40,18 +41,17 @@ DISTRACTORS = ("177", "182")  # other dogs that walk past the same cameras
 _clip_numbers = count(1)
 
 
-@lru_cache(maxsize=1)
 def detector() -> PetDetector:
-    return PetDetector.load("picodet_s_416")
+    return PetDetector.cached("picodet_s_416", runtime())
 
 
-@lru_cache(maxsize=None)
+@cache
 def dog_photos(identity: str, sequence: int, limit: int = 5) -> tuple[bytes, ...]:
     """Up to ``limit`` photo files of one dog's sequence in which the detector finds a dog."""
     with (MPDD / "labels.csv").open(newline="") as fh:
         paths = [MPDD / r["path"] for r in csv.DictReader(fh)
                  if r["identity"] == identity and int(r["s"]) == sequence]
-    chosen = [p for p in paths if any(d.label == "dog" for d in detector().detect(load_rgb(p)))]
+    chosen = [p for p in paths if any(d.label == "dog" for d in detector().predict(load_rgb(p)))]
     return tuple(p.read_bytes() for p in chosen[:limit])
 
 
@@ -59,15 +59,22 @@ def place(bearing_deg: float, metres: float) -> Point:
     return destination_point(LAST_SEEN_POINT, bearing_deg, metres)
 
 
+def user_id(db, email: str) -> int:
+    """The id of the account with this e-mail (which must exist)."""
+    account = accounts.find_account(db, email)
+    assert account is not None, f"no account {email}"
+    return account.id
+
+
 def camera(db, owner_email: str, point: Point, *, opted_in: bool = True, name: str = "porch",
-           retention_days: int = 30) -> storage.Camera:
-    owner = storage.add_user(db, owner_email)
-    cam = storage.add_camera(db, owner.id, point.lat, point.lon, retention_days=retention_days,
-                             name=name)
-    return storage.opt_in(db, cam.id) if opted_in else cam
+           retention_days: int = 30) -> cameras.Camera:
+    owner = accounts.find_or_create_user(db, owner_email)
+    cam = cameras.register_camera(db, owner.id, lat=point.lat, lon=point.lon, retention_days=retention_days,
+                                  name=name)
+    return cameras.opt_in(db, cam.id, owner.id) if opted_in else cam
 
 
-def store_sightings(db, cam: storage.Camera, keys: list[tuple[str, int]], *,
+def store_sightings(db, cam: cameras.Camera, keys: list[tuple[str, int]], *,
                     shift: timedelta = timedelta(0)) -> list[int]:
     """Store the fixture drafts ``keys`` ((identity, sequence) pairs) as one processed clip of
     ``cam``, through the storage API's one-transaction save; ``shift`` moves their times."""
@@ -94,12 +101,8 @@ def image(name: str) -> bytes:
 
 
 def settings_for(data_dir: Path) -> Settings:
-    """Settings for a data folder whose model cache is the project's data/models (where
-    sighting_drafts.embedder() exported the ImageNet embedder), so nothing is exported twice."""
-    embedder()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if not (data_dir / "models").exists():
-        (data_dir / "models").symlink_to(ROOT / "data" / "models", target_is_directory=True)
-    settings = Settings(data_dir=data_dir, detector="picodet_s_416", embedder="imagenet")
+    """Settings for a new data folder; exported graphs stay in the session's model cache
+    (SEARCH_PARTY_MODEL_CACHE, set by conftest), so nothing is exported twice."""
+    settings = load_settings(data_dir=data_dir, detector="picodet_s_416", embedder="imagenet")
     settings.prepare_dirs()
     return settings

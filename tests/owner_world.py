@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from domain_world import store_sightings
+from domain_world import store_sightings, user_id
 from flask import Flask
 from flask.testing import FlaskClient
 from sighting_drafts import T0
@@ -117,7 +117,7 @@ def build_owner_world(app: Flask, *, share: bool = True) -> OwnerWorld:
     report_id = report_id_of(report_lost(owner))
     with db_of(app) as db:
         asked = consent.requests_for_owner(db, neighbour_id)
-        owner_id = accounts.find_account(db, "owner@example.org").id
+        owner_id = user_id(db, "owner@example.org")
     assert [r.lost_report_id for r in asked] == [report_id], asked
     if share:
         assert post(neighbour, f"/requests/{asked[0].match_id}/share").status_code == 302

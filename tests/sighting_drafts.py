@@ -3,14 +3,14 @@
 For the storage and index tests, which need real vectors but not video: every (dog, sequence)
 pair of tests/fixtures/reid/mpdd becomes one draft whose crops are that sequence's images,
 embedded by the ImageNet EfficientNet-Lite0 embedder (a real model that needs no trained head),
-aggregated and thumbnailed by search_party.ingest.sightings exactly as ingest does.
+aggregated and thumbnailed by embeddings.vectors and embeddings.redact exactly as ingest does.
 """
 
 from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,15 +18,23 @@ import numpy as np
 
 from embeddings.embedder import Embedder
 from embeddings.images import load_rgb
-from search_party.ingest.sightings import ClipResult, IngestStats, SightingDraft, aggregate, thumbnail_jpeg
+from embeddings.redact import thumbnail_jpeg
+from embeddings.runtime import Runtime
+from embeddings.vectors import aggregate
+from search_party.config import load_settings
+from search_party.store.clip_results import ClipResult, IngestStats, SightingDraft
 
 MPDD = Path(__file__).resolve().parent / "fixtures" / "reid" / "mpdd"
-T0 = datetime(2025, 6, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 
 
-@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    """Where the tests' models are found and exported (the session's model cache, see conftest)."""
+    return load_settings().vision_runtime()
+
+
 def embedder() -> Embedder:
-    return Embedder.load(model="imagenet")
+    return Embedder.cached("imagenet", runtime())
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +47,7 @@ def mpdd_drafts() -> dict[tuple[str, int], SightingDraft]:
     keys = sorted(groups)
     paths = [p for key in keys for p in groups[key]]
     images = [load_rgb(MPDD / p) for p in paths]
-    vectors = embedder().embed(images)
+    vectors = embedder().predict(images)
     drafts, start = {}, 0
     for n, key in enumerate(keys):
         count = len(groups[key])

@@ -134,7 +134,8 @@ def test_a_search_keeps_the_place_and_radius_it_was_created_with(db):
             db.execute(sql, params)
         db.conn.rollback()
     assert reports.get_lost_report(db, report.id).last_seen_point == report.last_seen_point
-    db.execute("UPDATE lost_reports SET description = 'brown collar' WHERE id = ?", [report.id])  # other edits stay possible
+    # Other edits stay possible.
+    db.execute("UPDATE lost_reports SET description = 'brown collar' WHERE id = ?", [report.id])
 
 
 def test_the_web_api_keeps_the_limits(app):

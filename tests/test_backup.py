@@ -29,12 +29,11 @@ from domain_world import (
     store_sightings,
 )
 
-from search_party.community import accounts, reports, standing_searches
+from search_party.community import accounts, cameras, reports, standing_searches
 from search_party.errors import UserError
 from search_party.store import backup as backups
-from search_party.store import storage
-from search_party.store.db import MIGRATIONS, open_db
-from search_party.store.vector_index import VectorIndex
+from search_party.store.db import open_db
+from search_party.store.migrations import MIGRATIONS
 
 
 def snapshot(db_path: Path) -> dict[str, list[tuple]]:
@@ -80,6 +79,7 @@ def search_results(settings) -> list[tuple[int, float]]:
     with open_db(settings.db_path) as db:
         index = open_index(db, settings.data_dir)
         query = reports.report_query(db, 1, index.model_version)
+        assert query is not None
         scores, ids = index.search(query.vector, 5)
     return [(int(i), round(float(s), 5)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
@@ -94,11 +94,9 @@ def test_backup_then_restore_gives_back_every_row_and_the_same_search_results(wo
 
     # Life goes on: a camera opts out (its sightings and the request go), a user joins.
     with open_db(world.db_path) as db:
-        storage.opt_out(db, 1)
+        cameras.opt_out(db, 1, cameras.get_camera(db, 1).owner_id, world.index_path)
         accounts.create_user(db, "late@example.org")
         store_sightings(db, camera(db, "other@example.org", place(0, 200)), [("182", 1)])
-    with open_db(world.db_path) as db:
-        VectorIndex.refresh(db, world.index_path)  # the index follows the opt-out
     assert snapshot(world.db_path) != before
 
     done = run_cli(world, "restore", str(tmp_path / "nightly.db"), "--yes")
@@ -138,7 +136,8 @@ def test_a_backup_taken_while_another_process_writes_is_consistent(world, tmp_pa
         with closing(sqlite3.connect(info.path)) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one file, no WAL
-            emails = [r[0] for r in conn.execute("SELECT email FROM users WHERE email LIKE 'w%@example.org' ORDER BY id")]
+            emails = [r[0] for r in conn.execute(
+                "SELECT email FROM users WHERE email LIKE 'w%@example.org' ORDER BY id")]
         # A prefix of the writer's work: whole transactions, in order, nothing half-written.
         assert emails == [f"w{i}@example.org" for i in range(len(emails))]
 

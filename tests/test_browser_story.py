@@ -11,14 +11,13 @@ photo of a person.  The worker has found the dog in the clip; the search matches
 first neighbour, who shares it; the second is never asked.  The owner sees the sighting on the map
 and the timeline with a coarse area, prints a flyer and marks the dog found.
 
-Screenshots of each step: test-artifacts/browser-story/ (git-ignored).
+Screenshots of each step: the test's tmp_path/browser-story/ (pytest keeps the last three runs).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,14 +30,14 @@ from pathlib import Path
 
 import pytest
 from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_frame, write_clip
+from domain_world import settings_for
 from owner_world import CAMERA, LAST_SEEN, OWNER_PHOTO, PERSON_PHOTO
 from playwright.sync_api import expect, sync_playwright
-from web_helpers import PASSWORD, ROOT, settings_for
+from web_helpers import PASSWORD, ROOT
 
 from search_party.store.db import utcnow
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts" / "browser-story"
 FIXTURES = ROOT / "tests" / "fixtures"
 WAIT_MS = 60_000  # the longest a step may take: the worker's first clip includes loading its models
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -110,13 +109,13 @@ def browser() -> Iterator:
 class Story:
     """Screenshots numbered in the order the story takes them."""
 
-    def __init__(self) -> None:
-        shutil.rmtree(ARTIFACTS, ignore_errors=True)
-        ARTIFACTS.mkdir(parents=True)
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True)
         self.taken: list[Path] = []
 
     def shot(self, page, name: str, **kwargs) -> None:
-        path = ARTIFACTS / f"{len(self.taken) + 1:02d}-{name}.png"
+        path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True, **kwargs)
         self.taken.append(path)
 
@@ -127,8 +126,11 @@ def _page(browser, url: str, errors: list[str]):
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-    page.on("console", lambda msg: msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico")
-            and errors.append(f"{page.url}: {msg.text} ({msg.location.get('url')})"))
+    def console(msg) -> None:
+        if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
+            errors.append(f"{page.url}: {msg.text} ({msg.location.get('url')})")
+
+    page.on("console", console)
     return page
 
 
@@ -152,7 +154,7 @@ def add_camera(page, name: str, lat: float, lon: float) -> None:
 
 
 def test_the_whole_story(server, browser, tmp_path) -> None:
-    story = Story()
+    story = Story(tmp_path / "browser-story")
     errors: list[str] = []
     expect.set_options(timeout=WAIT_MS)
     clip = dog_clip(tmp_path / "front-gate-0612.mp4")

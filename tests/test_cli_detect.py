@@ -59,7 +59,8 @@ def test_unreadable_files_are_reported_and_the_rest_still_processed(fixtures: Pa
     cat = fixtures / "images" / "skimage_chelsea.png"
     result = _run("--json", str(fake), str(cat))
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == ["error: notes.jpg is not an image we can read (JPEG, PNG, HEIC, WebP …)"]
+    assert result.stderr.strip().splitlines() == [
+        "error: notes.jpg is not an image we can read (JPEG, PNG, HEIC, WebP …)"]
     assert json.loads(result.stdout)["pets"][0]["label"] == "cat"
 
 

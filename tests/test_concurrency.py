@@ -160,7 +160,8 @@ def test_uploads_searches_and_answers_from_several_processes_lose_nothing(world)
         # recorded how far it looked.
         top = db.execute("SELECT max(id) FROM sightings").fetchone()[0]
         for report_id in to_search:
-            assert db.execute("SELECT count(*) FROM matches WHERE lost_report_id = ?", [report_id]).fetchone()[0] == CAMERAS
+            matched = db.execute("SELECT count(*) FROM matches WHERE lost_report_id = ?", [report_id]).fetchone()[0]
+            assert matched == CAMERAS
             assert db.execute("SELECT scored_through FROM lost_reports WHERE id = ?", [report_id]).fetchone()[0] == top
     searched = sorted(r for kind, _, runs in outcomes if kind == "search" for r, _ in runs)
     assert searched == sorted(to_search)

@@ -21,7 +21,7 @@ from domain_world import (
     store_sightings,
 )
 
-from search_party.community import accounts, activity, consent, notifications, reports, standing_searches
+from search_party.community import accounts, activity, cameras, consent, notifications, reports, standing_searches
 from search_party.errors import Forbidden, UserError
 from search_party.store import storage
 from search_party.store.db import open_db
@@ -39,7 +39,7 @@ def world(tmp_path):
         db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
         lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
     run = standing_searches.search_report(db, report.id, open_index(db, tmp_path), now=NOW)
-    neighbour = storage.get_user(db, cam.owner_id)
+    neighbour = accounts.get_account(db, cam.owner_id)
     return db, owner, neighbour, cam, report, run
 
 
@@ -128,7 +128,7 @@ def test_requests_per_camera_per_day_are_limited_and_the_rest_wait(tmp_path):
 def test_a_paused_camera_is_not_searched(world):
     db, owner, neighbour, cam, report, _ = world
     store_sightings(db, cam, [(LOST_DOG, 3)], shift=timedelta(hours=2))
-    storage.set_paused(db, cam.id, True)  # tried: pausing before the standing search ran
+    cameras.set_paused(db, cam.id, neighbour.id, True)  # tried: pausing before the standing search ran
     (run,) = standing_searches.rescore_new_sightings(db, now=NOW)
     assert run.sightings_compared == 0 and run.new_matches == []
     assert len(consent.requests_for_owner(db, neighbour.id)) == 1  # only the earlier request

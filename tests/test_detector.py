@@ -37,7 +37,7 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 @pytest.mark.parametrize("name", DETECTORS)
 def test_finds_the_dog_on_the_porch(detectors, images, name):
-    pets = detectors[name].detect(images["zamba_dog_porch.jpg"])
+    pets = detectors[name].predict(images["zamba_dog_porch.jpg"])
     assert [p.label for p in pets] == ["dog"], pets
     assert pets[0].score >= detectors[name].conf
     assert _iou(pets[0].box, DOG_ON_PORCH) >= 0.75, pets[0].box
@@ -46,7 +46,7 @@ def test_finds_the_dog_on_the_porch(detectors, images, name):
 @pytest.mark.parametrize("name", DETECTORS)
 def test_finds_the_cat_chelsea(detectors, images, name):
     rgb = images["skimage_chelsea.png"]
-    pets = detectors[name].detect(rgb)
+    pets = detectors[name].predict(rgb)
     assert [p.label for p in pets] == ["cat"], pets
     x1, y1, x2, y2 = pets[0].box
     # Chelsea fills most of the picture.
@@ -57,7 +57,7 @@ def test_finds_the_cat_chelsea(detectors, images, name):
 def test_no_pets_in_any_person_image(detectors, shared_data, name):
     paths = sorted((shared_data / "persons").rglob("*.*"))
     assert len(paths) == 7
-    found = {p.name: detectors[name].detect(load_rgb(p)) for p in paths}
+    found = {p.name: detectors[name].predict(load_rgb(p)) for p in paths}
     assert {k: v for k, v in found.items() if v} == {}
 
 
@@ -68,12 +68,12 @@ def test_astronaut_is_a_person_region_and_not_a_pet(detectors, images, name):
     assert persons, "no person found in astronaut.png"
     biggest = max(persons, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
     assert _iou(biggest, ASTRONAUT) >= 0.8, biggest
-    assert detectors[name].detect(rgb) == []
+    assert detectors[name].predict(rgb) == []
 
 
 @pytest.mark.parametrize("name", DETECTORS)
 def test_the_fixture_grey_fox_is_not_a_dog(detectors, images, name):
-    assert detectors[name].detect(images["grey_fox__4330.jpg"]) == []
+    assert detectors[name].predict(images["grey_fox__4330.jpg"]) == []
 
 
 # Measured, not hidden: PicoDet-S-416 calls one camera-trap grey fox a dog (score 0.48, above
@@ -94,7 +94,7 @@ _FOX_CASES = [
 @pytest.mark.parametrize(("name", "fox"), _FOX_CASES)
 def test_camera_trap_grey_foxes_are_not_dogs(detectors, shared_data, name, fox):
     rgb = load_rgb(shared_data / "negatives" / "camera_trap_ena24" / fox)
-    assert [p for p in detectors[name].detect(rgb) if p.label == "dog"] == []
+    assert [p for p in detectors[name].predict(rgb) if p.label == "dog"] == []
 
 
 def test_pet_boxes_are_clipped_labelled_and_merged_across_classes(detectors, shared_data):
@@ -104,7 +104,7 @@ def test_pet_boxes_are_clipped_labelled_and_merged_across_classes(detectors, sha
         rgb = load_rgb(path)
         h, w = rgb.shape[:2]
         for det in detectors.values():
-            pets = det.detect(rgb)
+            pets = det.predict(rgb)
             where = (path.name, det.name)
             for p in pets:
                 assert isinstance(p, Detection) and p.label in ("dog", "cat")
@@ -124,13 +124,13 @@ def test_detect_and_person_boxes_share_one_forward_pass(images, monkeypatch):
     real_run = det._graph.model.run
     monkeypatch.setattr(det._graph.model, "run", lambda feeds: runs.append(1) or real_run(feeds))
     frame = images["zamba_dog_porch.jpg"].copy()
-    pets, persons = det.detect(frame), det.person_boxes(frame)
+    pets, persons = det.predict(frame), det.person_boxes(frame)
     assert len(runs) == 1 and [p.label for p in pets] == ["dog"] and persons == []
     # Another array object holding the same frame is the same frame.
     assert det.person_boxes(frame.copy()) == persons and len(runs) == 1
     # A video decoder may reuse the same buffer for the next frame: new pixels, new pass.
     frame[:] = frame[:, ::-1].copy()
-    mirrored = det.detect(frame)
+    mirrored = det.predict(frame)
     assert len(runs) == 2 and [p.label for p in mirrored] == ["dog"]
     mirrored_dog = (768 - DOG_ON_PORCH[2], DOG_ON_PORCH[1], 768 - DOG_ON_PORCH[0], DOG_ON_PORCH[3])
     assert _iou(mirrored[0].box, mirrored_dog) >= 0.6, mirrored[0].box
@@ -144,8 +144,8 @@ def test_a_frame_shrunk_beforehand_gives_the_same_boxes(detectors, images, name)
     rgb = images["zamba_dog_porch.jpg"]
     shrunk = det.shrink(rgb)
     assert shrunk.rgb.shape[1::-1] == det.input_size(768, 576)
-    assert det.detect(shrunk) == det.detect(rgb)
-    (dog,) = det.detect(shrunk)
+    assert det.predict(shrunk) == det.predict(rgb)
+    (dog,) = det.predict(shrunk)
     assert _iou(dog.box, DOG_ON_PORCH) >= 0.75
 
 
@@ -155,23 +155,23 @@ def test_a_frame_shrunk_to_the_wrong_size_is_refused(detectors, images):
     yolox, picodet = detectors["yolox_nano"], detectors["picodet_s_416"]
     square = picodet.shrink(images["zamba_dog_porch.jpg"])
     with pytest.raises(ValueError, match="must be shrunk to"):
-        yolox.detect(Shrunk(square.rgb, 768, 576))
+        yolox.predict(Shrunk(square.rgb, 768, 576))
     with pytest.raises(ValueError, match="must be shrunk to"):
-        picodet.detect(Shrunk(square.rgb[:300], 768, 576))
+        picodet.predict(Shrunk(square.rgb[:300], 768, 576))
 
 
 def test_person_boxes_never_come_out_of_detect(detectors, images):
     for det in detectors.values():
         for name, rgb in images.items():
             persons = set(det.person_boxes(rgb))
-            assert not persons & {p.box for p in det.detect(rgb)}, name
+            assert not persons & {p.box for p in det.predict(rgb)}, name
 
 
 def test_thresholds_default_per_model_and_are_configurable(images):
     assert PetDetector.load("picodet_s_416").conf == 0.4
     assert PetDetector.load("yolox_nano").conf == 0.25
     strict = PetDetector.load("picodet_s_320", conf=0.99)
-    assert strict.detect(images["zamba_dog_porch.jpg"]) == []
+    assert strict.predict(images["zamba_dog_porch.jpg"]) == []
 
 
 def test_unknown_detector_name_is_a_model_error():
@@ -185,9 +185,9 @@ def test_non_rgb_arrays_are_refused(detectors, images):
     grey = images["skimage_chelsea.png"][..., 0]
     # Tried: a 2-D greyscale array and a float image; both must be converted by the caller.
     with pytest.raises(ValueError, match="H×W×3 uint8"):
-        det.detect(grey)
+        det.predict(grey)
     with pytest.raises(ValueError, match="H×W×3 uint8"):
-        det.detect(images["skimage_chelsea.png"].astype(np.float32))
+        det.predict(images["skimage_chelsea.png"].astype(np.float32))
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes():

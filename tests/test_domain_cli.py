@@ -6,33 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from click.testing import CliRunner
-from domain_world import LOST_DOG, LOST_DOG_PHOTOS, dog_photos, image, place, settings_for, store_sightings
+from domain_world import LOST_DOG, LOST_DOG_PHOTOS, dog_photos, image, place, store_sightings
 from sighting_drafts import T0
 
-from search_party.cli import cli
+from search_party.community import cameras
 from search_party.errors import UserError
-from search_party.store import storage
 from search_party.store.db import open_db, utcnow
 
 
 @pytest.fixture
-def shell(tmp_path, monkeypatch):
-    settings = settings_for(tmp_path / "data")
-    for name, value in {"SEARCH_PARTY_DATA_DIR": str(settings.data_dir),
-                        "SEARCH_PARTY_EMBEDDER": "imagenet",
-                        "SEARCH_PARTY_DETECTOR": "picodet_s_416"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("SEARCH_PARTY_SMTP_HOST", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(cli, list(args), catch_exceptions=not ok)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return settings, run
+def shell(settings, runner):
+    return settings, runner
 
 
 def test_the_cli_walks_a_search_from_report_to_found(shell, tmp_path):
@@ -43,7 +27,7 @@ def test_the_cli_walks_a_search_from_report_to_found(shell, tmp_path):
     run("camera", "opt-in", "1")
     filmed = utcnow() - timedelta(hours=2) - T0  # the fixture drafts, filmed about 2 h ago
     with open_db(settings.db_path) as db:
-        store_sightings(db, storage.get_camera(db, 1), [(LOST_DOG, 1), ("177", 1)], shift=filmed)
+        store_sightings(db, cameras.get_camera(db, 1), [(LOST_DOG, 1), ("177", 1)], shift=filmed)
     photos = []
     for n, data in enumerate(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)[:3]):
         photos.append(tmp_path / f"bella{n}.jpg")

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sighting_drafts
 
 from embeddings import reid_data
 from embeddings.embedder import Embedder, crop_box
 from embeddings.errors import ModelError
 from embeddings.evaluate import score
 from embeddings.images import load_rgb
+from embeddings.runtime import Runtime
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    # One export per model for the whole session: the re-ID test modules share this folder.
-    path = tmp_path_factory.getbasetemp() / "reid_data" / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def runtime() -> Runtime:
+    return sighting_drafts.runtime()  # the session's model cache: each model is exported once
 
 
 @pytest.fixture(scope="module")
-def trained(cache) -> Embedder:
-    return Embedder.load(cache, "trained")
+def trained(runtime) -> Embedder:
+    return Embedder.load("trained", runtime)
 
 
 @pytest.fixture(scope="module")
@@ -33,32 +32,32 @@ def mpdd(fixtures) -> list[reid_data.LabelledImage]:
 def test_embed_gives_unit_float32_vectors_of_fixed_size(trained, fixtures):
     crops = [load_rgb(p) for p in sorted((fixtures / "reid" / "dogfacenet").glob("*/*.jpg"))[:5]]
     crops.append(load_rgb(fixtures / "images" / "zamba_dog_porch.jpg"))  # a whole frame, any size
-    vectors = trained.embed(crops)
+    vectors = trained.predict(crops)
     assert vectors.shape == (6, trained.dim) and trained.dim == 1280
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # The same crop gives the same vector, alone or in a batch.
-    np.testing.assert_allclose(trained.embed(crops[:1])[0], vectors[0], atol=1e-5)
-    assert trained.embed([]).shape == (0, trained.dim)
+    np.testing.assert_allclose(trained.predict(crops[:1])[0], vectors[0], atol=1e-5)
+    assert trained.predict([]).shape == (0, trained.dim)
 
 
-def test_version_is_stable_and_names_the_model(trained, cache):
-    again = Embedder.load(cache, "trained")
+def test_version_is_stable_and_names_the_model(trained, runtime):
+    again = Embedder.load("trained", runtime)
     assert again.version == trained.version
     assert trained.version.startswith("lite0-trained-")
-    assert Embedder.load(cache, "imagenet").version.startswith("lite0-imagenet-")
+    assert Embedder.load("imagenet", runtime).version.startswith("lite0-imagenet-")
 
 
-def test_bad_crops_and_models_are_refused(trained):
+def test_bad_crops_and_models_are_refused(trained, runtime):
     # A float image instead of uint8 RGB.
     with pytest.raises(ValueError, match="uint8"):
-        trained.embed([np.zeros((50, 50, 3), dtype=np.float32)])
+        trained.predict([np.zeros((50, 50, 3), dtype=np.float32)])
     # A greyscale (2-D) array.
     with pytest.raises(ValueError, match="H×W×3"):
-        trained.embed([np.zeros((50, 50), dtype=np.uint8)])
+        trained.predict([np.zeros((50, 50), dtype=np.uint8)])
     # A model name that does not exist.
     with pytest.raises(ModelError, match="unknown embedder"):
-        Embedder.load(None, "resnet")
+        Embedder.load("resnet", runtime)
 
 
 def test_crop_box_adds_a_margin_and_clips_to_the_image(fixtures):
@@ -77,7 +76,7 @@ def test_crop_box_adds_a_margin_and_clips_to_the_image(fixtures):
 def test_same_dog_from_another_sequence_ranks_first_far_above_chance(trained, mpdd):
     """End to end on validation dogs the model never saw: the nearest crop from another sequence
     is the same dog far more often than a random pick would be."""
-    vectors = trained.embed([load_rgb(it.path) for it in mpdd])
+    vectors = trained.predict([load_rgb(it.path) for it in mpdd])
     ids = [it.identity for it in mpdd]
     seqs = [it.sequence for it in mpdd]
     result = score(vectors, ids, seqs)

@@ -113,9 +113,8 @@ def _eval_cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_eval_reid_json_reports_both_models(fixtures, tmp_path, tmp_path_factory, monkeypatch):
-    # The data folder the other re-ID test modules export into, so each model is exported once.
-    monkeypatch.setenv("SEARCH_PARTY_DATA_DIR", str(tmp_path_factory.getbasetemp() / "reid_data"))
+def test_eval_reid_json_reports_both_models(fixtures, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEARCH_PARTY_DATA_DIR", str(tmp_path / "data"))
     result = _eval_cli(str(fixtures / "reid" / "mpdd"), "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]

@@ -19,10 +19,9 @@ from domain_world import LAST_SEEN, NOW, models, settings_for
 from PIL import Image, ImageCms
 from pillow_heif import register_heif_opener
 
-from search_party.community import accounts, reports
+from search_party.community import accounts, cameras, reports
 from search_party.ingest import clip_task, spool
 from search_party.measure.privacy_audit import has_metadata
-from search_party.store import storage
 from search_party.store.db import open_db
 
 register_heif_opener()
@@ -108,8 +107,8 @@ def test_a_clip_with_location_and_device_tags_leaves_no_trace_in_the_instance(tm
 
     settings = settings_for(tmp_path / "instance")
     with open_db(settings.db_path) as db:
-        owner = storage.add_user(db, "neighbour@example.org")
-        camera = storage.opt_in(db, storage.add_camera(db, owner.id, 51.5, -0.12, retention_days=30).id)
+        owner = accounts.create_user(db, "neighbour@example.org")
+        camera = cameras.opt_in(db, cameras.register_camera(db, owner.id, lat=51.5, lon=-0.12).id, owner.id)
         submission = spool.register_clip(settings, db, clip, camera.id)
         done = clip_task.run_clip(settings, submission.clip.id, "test:exif")
         assert done.status == "done" and done.sightings_count >= 1

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sighting_drafts
 import torch
 
 from embeddings import backbone, embedder, export, registry
 from embeddings.embedder import Embedder, to_pixels
 from embeddings.images import load_rgb
+from embeddings.runtime import Runtime
 
 
 @pytest.fixture(scope="module")
@@ -20,21 +22,18 @@ def crops(fixtures) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    # One export per model for the whole session: the re-ID test modules share this folder.
-    path = tmp_path_factory.getbasetemp() / "reid_data" / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def runtime() -> Runtime:
+    return sighting_drafts.runtime()  # the session's model cache: each model is exported once
 
 
 @pytest.mark.parametrize("model", ["trained", "imagenet"])
-def test_onnx_matches_torch_on_real_crops(model, crops, cache):
-    emb = Embedder.load(cache, model)
+def test_onnx_matches_torch_on_real_crops(model, crops, runtime):
+    emb = Embedder.load(model, runtime)
     net = (backbone.build_imagenet() if model == "imagenet"
            else backbone.load_weights(registry.locate("reid_lite0")))
     with torch.no_grad():
         reference = backbone.FlipAveraged(net)(torch.from_numpy(to_pixels(crops))).numpy()
-    exported = emb.embed(crops)
+    exported = emb.predict(crops)
     cosine = (reference * exported).sum(axis=1)
     assert cosine.min() > 0.999, cosine.min()
 
@@ -55,12 +54,12 @@ def test_committed_weights_are_small_float16_and_pinned():
     assert floats and all(v.dtype == torch.float16 for v in floats)
 
 
-def test_export_refreshes_when_the_source_weights_change(cache):
-    first = Embedder.load(cache, "imagenet")
+def test_export_refreshes_when_the_source_weights_change(runtime):
+    first = Embedder.load("imagenet", runtime)
     mtime = first.onnx_path.stat().st_mtime_ns
-    again = Embedder.load(cache, "imagenet")
+    again = Embedder.load("imagenet", runtime)
     assert again.onnx_path == first.onnx_path
     assert again.onnx_path.stat().st_mtime_ns == mtime  # reused, not exported again
-    trained = Embedder.load(cache, "trained")
+    trained = Embedder.load("trained", runtime)
     assert trained.onnx_path != first.onnx_path  # other weights, other file and version
     assert trained.version != first.version

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -384,7 +384,7 @@ aware_times = st.builds(
 @PROPERTY
 @given(aware_times, st.integers(-3 * 24 * 3600, 3 * 24 * 3600))
 def test_time_window_keeps_sightings_after_last_seen_minus_slack(last_seen, offset_s):
-    sighting = (last_seen + timedelta(seconds=offset_s)).astimezone(timezone.utc)
+    sighting = (last_seen + timedelta(seconds=offset_s)).astimezone(UTC)
     expected = offset_s >= -SIGHTING_SLACK.total_seconds()
     assert sighting_in_window(sighting, last_seen) is expected
     assert (sighting >= earliest_sighting_time(last_seen)) is expected
@@ -392,20 +392,20 @@ def test_time_window_keeps_sightings_after_last_seen_minus_slack(last_seen, offs
 
 def test_time_window_edges_and_time_zones():
     last_seen = datetime(2025, 6, 1, 18, 0, tzinfo=timezone(timedelta(hours=2)))
-    assert SIGHTING_SLACK == timedelta(minutes=15)
+    assert timedelta(minutes=15) == SIGHTING_SLACK
     assert sighting_in_window(last_seen - timedelta(minutes=14), last_seen)
     assert sighting_in_window(last_seen - SIGHTING_SLACK, last_seen)
     assert not sighting_in_window(last_seen - timedelta(minutes=16), last_seen)
     assert sighting_in_window(last_seen + timedelta(days=2), last_seen)
     # 16:00 UTC is 18:00 at UTC+2: the same instant, inside the window.
-    assert sighting_in_window(datetime(2025, 6, 1, 16, 0, tzinfo=timezone.utc), last_seen)
-    assert not sighting_in_window(datetime(2025, 6, 1, 15, 40, tzinfo=timezone.utc), last_seen)
+    assert sighting_in_window(datetime(2025, 6, 1, 16, 0, tzinfo=UTC), last_seen)
+    assert not sighting_in_window(datetime(2025, 6, 1, 15, 40, tzinfo=UTC), last_seen)
     assert sighting_in_window(last_seen - timedelta(hours=1), last_seen, slack=timedelta(hours=1))
 
 
 def test_time_window_refuses_naive_times():
     naive = datetime(2025, 6, 1, 18, 0)  # no time zone: ambiguous between phone and camera
-    aware = naive.replace(tzinfo=timezone.utc)
+    aware = naive.replace(tzinfo=UTC)
     with pytest.raises(ValueError, match="timezone-aware"):
         sighting_in_window(naive, aware)
     with pytest.raises(ValueError, match="timezone-aware"):

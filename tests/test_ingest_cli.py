@@ -7,8 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-from domain_world import settings_for
 from test_jobs import ROOT, worker_env
 
 from search_party.store import storage
@@ -21,11 +19,6 @@ PUPPY = ROOT / "tests" / "fixtures" / "videos" / "dog_puppy_indoor_4s_480p.mp4"
 def run(settings, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "search_party.cli", *args], cwd=ROOT,
                           env=worker_env(settings), capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return settings_for(tmp_path / "data")
 
 
 def add_opted_in_camera(settings) -> None:

@@ -37,12 +37,13 @@ from domain_world import (
 from PIL import Image
 from sighting_drafts import embedder, mpdd_drafts
 
-from embeddings.embedder import crop_box
+from embeddings.embedder import CROP_MARGIN, crop_box
 from embeddings.images import load_rgb
 from embeddings.redact import blur_beside
 from search_party.community import (
     accounts,
     activity,
+    cameras,
     consent,
     notifications,
     relay,
@@ -53,8 +54,6 @@ from search_party.errors import Forbidden, UserError
 from search_party.search import matching, scoring
 from search_party.search.coarse_location import coarse_area
 from search_party.search.geofence import Point, destination_point
-from search_party.search.query_photos import CROP_MARGIN
-from search_party.store import storage
 from search_party.store.db import open_db
 from search_party.store.vector_index import VectorIndex
 
@@ -102,9 +101,9 @@ def test_invariant_1_no_dog_no_report_and_a_person_is_never_embedded(db):
             min(photo_box[3], p[3]) <= max(photo_box[1], p[1])
     stored = reports.query_vectors(db, report.id, embedder().version)[0]
     # The dog's crop with the person beside it blurred (the dog's own box stays sharp).
-    dog_vector = embedder().embed([crop_box(blur_beside(both, persons, photo_box), photo_box,
+    dog_vector = embedder().predict([crop_box(blur_beside(both, persons, photo_box), photo_box,
                                             CROP_MARGIN)])[0]
-    person_vector = embedder().embed([crop_box(both, persons[0], CROP_MARGIN)])[0]
+    person_vector = embedder().predict([crop_box(both, persons[0], CROP_MARGIN)])[0]
     assert float(stored @ dog_vector) > 0.999  # exactly the dog crop's vector
     assert float(stored @ person_vector) < 0.9 * float(stored @ dog_vector)
 
@@ -154,7 +153,7 @@ def test_invariant_2_nothing_from_a_camera_reaches_anyone_but_its_owner_until_sh
     (shared,) = consent.shared_sightings(db, report.id, owner.id)
     assert shared.sighting_id == request.sighting_id
     # Opting out later takes the shared sighting away from the pet owner too.
-    storage.opt_out(db, porch.id)
+    cameras.opt_out(db, porch.id, porch.owner_id, tmp_path / "index" / "sightings.faiss")
     assert consent.shared_sightings(db, report.id, owner.id) == []
 
 
@@ -248,8 +247,7 @@ def test_invariant_4_opt_out_and_account_deletion_erase_everything_they_cover(db
                                                         index.dim).ids.tolist()))
 
     # Opt-out (as `search-party camera opt-out` does it): the camera's data and its requests go.
-    storage.opt_out(db, porch.id)
-    VectorIndex.refresh(db, index_path)
+    cameras.opt_out(db, porch.id, porch.owner_id, index_path)
     assert gone(porch_ids) and notifications.inbox(db, porch.owner_id) == []
     # The camera owner deletes their account: cameras, clips, sightings, index entries, messages.
     accounts.delete_account(db, garden.owner_id, index_path=index_path)

@@ -1,7 +1,7 @@
 """The real queue with a real worker process: huey on SQLite, `search-party worker` in a subprocess,
 the full pipeline on real composed clips (tests/short_clips.py), a real SQLite file in tmp_path.
 
-Crash test hook: SEARCH_PARTY_TEST_PAUSE_BEFORE_COMMIT (see search_party/clips.py) makes the
+Crash test hook: SEARCH_PARTY_TEST_PAUSE_BEFORE_COMMIT (see search_party/ingest/clip_task.py) makes the
 worker write a marker file from inside the open transaction that stores a clip, then sleep, so
 the test can SIGKILL it at the worst possible moment.
 """
@@ -20,9 +20,10 @@ from domain_world import settings_for
 from huey import RedisHuey, SqliteHuey
 from short_clips import SECONDS, dog_clip
 
+from search_party.community import accounts, cameras
 from search_party.config import Settings, load_settings
 from search_party.errors import UserError
-from search_party.ingest import clip_task, jobs, spool
+from search_party.ingest import jobs, spool
 from search_party.store import storage
 from search_party.store.db import open_db
 
@@ -31,9 +32,9 @@ THROUGHPUT_CLIPS = 100
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a process that runs on ``settings`` and nothing else of this one's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_PARTY_")}
-    return {**env, "SEARCH_PARTY_DATA_DIR": str(settings.data_dir), "SEARCH_PARTY_EMBEDDER": "imagenet",
-            "SEARCH_PARTY_DETECTOR": settings.detector, **extra}
+    return {**env, **settings.as_environment(), **extra}
 
 
 def start_worker(settings: Settings, log: Path, **extra: str) -> subprocess.Popen:
@@ -64,9 +65,9 @@ def wait_for(condition, what: str, log: Path, proc: subprocess.Popen | None = No
         time.sleep(0.2)
 
 
-def opted_in_camera(db) -> storage.Camera:
-    owner = storage.add_user(db, "neighbour@example.org")
-    return storage.opt_in(db, storage.add_camera(db, owner.id, 51.5, -0.12, retention_days=30).id)
+def opted_in_camera(db) -> cameras.Camera:
+    owner = accounts.create_user(db, "neighbour@example.org")
+    return cameras.opt_in(db, cameras.register_camera(db, owner.id, lat=51.5, lon=-0.12).id, owner.id)
 
 
 def clip_rows(db, clip_id: int) -> tuple[int, int]:
@@ -85,7 +86,7 @@ def test_a_worker_killed_inside_the_commit_leaves_nothing_and_the_clip_completes
     jobs.make_queue(settings).enqueue(clip.id)
     marker = tmp_path / "inside-the-commit"
 
-    doomed = start_worker(settings, log, **{clip_task.TEST_PAUSE_ENV: str(marker)})
+    doomed = start_worker(settings, log, SEARCH_PARTY_TEST_PAUSE_BEFORE_COMMIT=str(marker))
     wait_for(marker.exists, "the worker to reach the commit", log, doomed)
     # The sightings are written but not committed: nobody else sees them.
     assert clip_rows(db, clip.id) == (0, 0)

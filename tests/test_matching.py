@@ -8,7 +8,7 @@ import dataclasses
 import itertools
 import os
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from sighting_drafts import clip_result, embedder, mpdd_drafts
 
 from embeddings.errors import ModelError
+from search_party.community import accounts, cameras
+from search_party.errors import NotFound
 from search_party.search import geofence, matching, scoring
 from search_party.search.coarse_location import coarse_area
 from search_party.search.geofence import SIGHTING_SLACK, Point, destination_point
@@ -25,7 +27,7 @@ from search_party.store import storage
 from search_party.store.db import open_db
 from search_party.store.vector_index import VectorIndex
 
-LAST_SEEN = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+LAST_SEEN = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 HOME = Point(51.5074, -0.1278)
 _clip_numbers = itertools.count()
 
@@ -39,8 +41,8 @@ def put(db, camera_id: int, draft, first: datetime, seconds: float = 5.0) -> int
 
 
 def camera(db, owner, at: Point, *, opted_in: bool = True) -> int:
-    cam = storage.add_camera(db, owner.id, at.lat, at.lon, retention_days=30)
-    return storage.opt_in(db, cam.id).id if opted_in else cam.id
+    cam = cameras.register_camera(db, owner.id, lat=at.lat, lon=at.lon)
+    return cameras.opt_in(db, cam.id, owner.id).id if opted_in else cam.id
 
 
 def query(identity: str, sequence: int) -> QueryPhotos:
@@ -55,7 +57,7 @@ def index_of(db, path: Path) -> VectorIndex:
 @pytest.fixture
 def store(tmp_path):
     db = open_db(tmp_path / "sp.db")
-    return db, storage.add_user(db, "neighbour@example.org"), tmp_path / "sightings.faiss"
+    return db, accounts.create_user(db, "neighbour@example.org"), tmp_path / "sightings.faiss"
 
 
 def test_a_search_scores_only_opted_in_unpaused_cameras_inside_the_fence_after_last_seen(store):
@@ -70,7 +72,7 @@ def test_a_search_scores_only_opted_in_unpaused_cameras_inside_the_fence_after_l
     other_dog = put(db, near, drafts[("148", 3)], LAST_SEEN + timedelta(hours=1))
     put(db, far, drafts[("131", 6)], LAST_SEEN + timedelta(hours=1))
     put(db, paused, drafts[("131", 1)], LAST_SEEN + timedelta(hours=1))
-    storage.set_paused(db, paused, True)
+    cameras.set_paused(db, paused, owner.id, True)
     fence = matching.Fence(HOME, 1_000, LAST_SEEN)
 
     assert matching.fenced_cameras(db, fence).tolist() == [near]
@@ -94,7 +96,7 @@ def test_a_camera_opted_out_after_indexing_is_never_scored_even_by_a_stale_index
     put(db, cam, mpdd_drafts()[("131", 2)], LAST_SEEN + timedelta(hours=1))
     index = index_of(db, path)
     assert index.count == 1
-    storage.opt_out(db, cam)  # the index in memory still holds the vector
+    cameras.opt_out(db, cam, owner.id, path)  # the index in memory still holds the vector
     result = matching.find_candidates(db, index, query("131", 4), matching.Fence(HOME, 1_000, LAST_SEEN))
     assert (result.cameras, result.fenced, result.candidates) == (0, 0, [])
 
@@ -189,9 +191,9 @@ def test_a_new_sighting_rescores_only_the_standing_searches_whose_fence_and_wind
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert all(h.sighting_id == sighting and h.score >= scoring.threshold_for(embedder().version)
                for h in hits)
-    storage.set_paused(db, cam, True)
+    cameras.set_paused(db, cam, owner.id, True)
     assert matching.rescore_sighting(db, sighting, searches) == []
-    with pytest.raises(storage.NotFound):
+    with pytest.raises(NotFound):
         matching.rescore_sighting(db, 999_999, searches)
 
 
@@ -203,9 +205,9 @@ def test_a_standing_search_joins_a_later_sighting_of_the_same_visit(store):
     soon = put(db, cam, drafts[("131", 4)], LAST_SEEN + timedelta(hours=1, seconds=40))
     later = put(db, cam, drafts[("131", 4)], LAST_SEEN + timedelta(hours=2))
     passer_by = put(db, cam, drafts[("148", 3)], LAST_SEEN + timedelta(hours=1, seconds=20))
-    assert matching.same_visit(db, first, soon)
-    assert not matching.same_visit(db, first, later)  # an hour later is a new visit
-    assert not matching.same_visit(db, first, passer_by)  # another dog at the same moment
+    assert matching.joins_visit(db, first, soon)
+    assert not matching.joins_visit(db, first, later)  # an hour later is a new visit
+    assert not matching.joins_visit(db, first, passer_by)  # another dog at the same moment
 
 
 # ---------------------------------------------------------------- the property: geofence first
@@ -247,7 +249,7 @@ def test_nothing_outside_the_fence_or_before_the_window_is_scored_and_nothing_in
     keys = sorted(drafts)
     with tempfile.TemporaryDirectory() as tmp:
         db = open_db(Path(tmp) / "sp.db")
-        owner = storage.add_user(db, "neighbour@example.org")
+        owner = accounts.create_user(db, "neighbour@example.org")
         places, states, cam_ids = [], [], []
         for bearing, multiple, state in cams:
             place = destination_point(center, bearing, multiple * radius)
@@ -262,9 +264,9 @@ def test_nothing_outside_the_fence_or_before_the_window_is_scored_and_nothing_in
                            first + timedelta(seconds=5), draft.vector))
         for cam_id, state in zip(cam_ids, states):
             if state == "paused":
-                storage.set_paused(db, cam_id, True)
+                cameras.set_paused(db, cam_id, owner.id, True)
             elif state == "out":
-                storage.opt_out(db, cam_id)
+                cameras.opt_out(db, cam_id, owner.id, Path(tmp) / "sightings.faiss")
         fence = matching.Fence(center, radius, LAST_SEEN)
 
         def inside(cam_index: int) -> bool:  # decided on the camera's public area, never its point

@@ -10,23 +10,25 @@ import json
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_frame, write_clip
 from PIL import Image
+from sighting_drafts import runtime
 
 from embeddings.detector import PetDetector
 from embeddings.embedder import Embedder, crop_box
 from embeddings.images import load_rgb
+from search_party.ingest.options import IngestOptions
 from search_party.ingest.pipeline import process_clip
-from search_party.ingest.sightings import ClipResult, IngestOptions, SightingDraft
 from search_party.ingest.tracking import sharpness
 from search_party.ingest.video.decode import ClipError
+from search_party.store.clip_results import ClipResult, SightingDraft
 
-T0 = datetime(2025, 6, 1, 7, 30, tzinfo=timezone.utc)
+T0 = datetime(2025, 6, 1, 7, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def detector() -> PetDetector:
 
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
-    return Embedder.load(model="imagenet")
+    return Embedder.load("imagenet", runtime())
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,7 @@ def test_composed_dog_matches_itself_in_other_sequences(tmp_path: Path, scene, m
     assert draft.last_time <= T0 + timedelta(seconds=5.1)
     with (mpdd / "labels.csv").open(newline="") as fh:
         gallery = [r for r in csv.DictReader(fh) if not (r["identity"] == "096" and r["s"] == "5")]
-    vectors = embedder.embed([load_rgb(mpdd / r["path"]) for r in gallery])
+    vectors = embedder.predict([load_rgb(mpdd / r["path"]) for r in gallery])
     best = gallery[int(np.argmax(vectors @ draft.vector))]
     assert best["identity"] == "096" and best["s"] != "5"
 
@@ -165,7 +167,7 @@ def test_thumbnail_blurs_a_person_beside_the_dog(tmp_path: Path, scene, mpdd, fi
     assert np.abs(thumb[:, :far_left] - plain[:, :far_left]).mean() < 6
     # The vector was made from the blurred crop too: no person's pixels reach the embedder.
     best_vector = draft.crop_vectors[0]
-    from_blurred, from_plain = embedder.embed([thumb.astype(np.uint8), plain.astype(np.uint8)])
+    from_blurred, from_plain = embedder.predict([thumb.astype(np.uint8), plain.astype(np.uint8)])
     assert float(best_vector @ from_blurred) > float(best_vector @ from_plain)
 
 

@@ -11,11 +11,11 @@ from PIL import Image
 from sighting_drafts import embedder
 
 from embeddings.detector import PetDetector
-from embeddings.embedder import crop_box
+from embeddings.embedder import CROP_MARGIN, crop_box
 from embeddings.errors import ImageError
 from embeddings.images import load_rgb
 from search_party.errors import UserError
-from search_party.search.query_photos import CROP_MARGIN, MAX_PHOTOS, QueryPhotos, query_from_photos
+from search_party.search.query_photos import MAX_PHOTOS, QueryPhotos, query_from_photos
 
 
 @lru_cache(maxsize=1)
@@ -31,9 +31,9 @@ class RecordingEmbedder:
         self.version, self.dim = self.real.version, self.real.dim
         self.crops: list[np.ndarray] = []
 
-    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
         self.crops.extend(crops)
-        return self.real.embed(crops)
+        return self.real.predict(crops)
 
 
 def person_beside_dog(fixtures) -> tuple[np.ndarray, int]:
@@ -43,7 +43,7 @@ def person_beside_dog(fixtures) -> tuple[np.ndarray, int]:
     dog = load_rgb(fixtures / "images" / "zamba_dog_porch.jpg")
     h = person.shape[0]
     w = round(dog.shape[1] * h / dog.shape[0])
-    dog = np.asarray(Image.fromarray(dog).resize((w, h), Image.BILINEAR))
+    dog = np.asarray(Image.fromarray(dog).resize((w, h), Image.Resampling.BILINEAR))
     return np.concatenate([person, dog], axis=1), person.shape[1]
 
 

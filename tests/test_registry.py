@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from embeddings import registry
+from embeddings.errors import ModelChecksumError, ModelError, ModelNotFound
+from embeddings.runtime import Runtime
+from search_party.config import load_settings
 
 
 def test_every_model_is_found_and_verified() -> None:
@@ -21,10 +24,11 @@ def test_every_model_is_found_and_verified() -> None:
     assert not bad, bad
 
 
-def test_model_dir_env_is_searched_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_dir_setting_is_searched_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(registry.locate("yolox_nano"), tmp_path / "yolox_nano.onnx")
     monkeypatch.setenv("SEARCH_PARTY_MODEL_DIR", str(tmp_path))
-    assert registry.locate("yolox_nano") == tmp_path / "yolox_nano.onnx"
+    runtime = load_settings().vision_runtime()
+    assert registry.locate("yolox_nano", runtime) == tmp_path / "yolox_nano.onnx"
 
 
 def test_altered_file_is_refused_with_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,22 +37,21 @@ def test_altered_file_is_refused_with_its_name(tmp_path: Path, monkeypatch: pyte
     data[len(data) // 2] ^= 0xFF
     (tmp_path / "picodet_s_320_coco.onnx").write_bytes(bytes(data))
     monkeypatch.setenv("SEARCH_PARTY_MODEL_DIR", str(tmp_path))
-    with pytest.raises(registry.ModelChecksumError, match="picodet_s_320_coco.onnx"):
-        registry.locate("picodet_s_320")
+    with pytest.raises(ModelChecksumError, match="picodet_s_320_coco.onnx"):
+        registry.locate("picodet_s_320", load_settings().vision_runtime())
 
 
-def test_missing_file_says_where_to_put_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_file_says_where_to_put_it(tmp_path: Path) -> None:
     # Tried: a model folder that is empty, and a shared folder that does not exist.
-    monkeypatch.setenv("SEARCH_PARTY_MODEL_DIR", str(tmp_path))
-    monkeypatch.setattr(registry, "PROJECT_ROOT", tmp_path / "nowhere" / "project")
-    with pytest.raises(registry.ModelNotFound) as err:
-        registry.locate("picodet_s_416")
+    runtime = Runtime(model_dirs=(tmp_path, tmp_path / "nowhere" / "shared" / "models"))
+    with pytest.raises(ModelNotFound) as err:
+        registry.locate("picodet_s_416", runtime)
     message = str(err.value)
     assert "picodet_s_416_coco.onnx" in message and str(tmp_path) in message
 
 
 def test_unknown_model_name() -> None:
-    with pytest.raises(registry.ModelError, match="unknown model"):
+    with pytest.raises(ModelError, match="unknown model"):
         registry.locate("resnet_for_faces")
 
 

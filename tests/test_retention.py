@@ -50,7 +50,7 @@ def world(tmp_path):
         db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
         lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
     standing_searches.search_report(db, report.id, open_index(db, tmp_path), now=NOW)
-    return db, owner, storage.get_user(db, cam.owner_id), cam, report
+    return db, owner, accounts.get_account(db, cam.owner_id), cam, report
 
 
 def test_retention_purges_sightings_older_than_their_cameras_retention(tmp_path):

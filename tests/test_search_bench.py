@@ -27,7 +27,7 @@ def real_vectors() -> tuple[np.ndarray, np.ndarray, bytes]:
     """The fixture dogs' real crop vectors, their identities and one small real thumbnail."""
     items = read_folder(MPDD)
     crops = [load_rgb(it.path) for it in items]
-    return (embedder().embed(crops), np.array([it.identity for it in items]),
+    return (embedder().predict(crops), np.array([it.identity for it in items]),
             search_bench.small_jpeg(crops[0]))
 
 

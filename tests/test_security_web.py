@@ -25,12 +25,13 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from domain_world import settings_for
 from flask import Flask
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from owner_world import OWNER_PHOTO, client_for
 from PIL import Image
-from web_helpers import DOG_CLIP, api, app_config, db_of, settings_for
+from web_helpers import DOG_CLIP, api, app_config, db_of
 
 from search_party.community import accounts, camera_tokens, cameras
 from search_party.ingest import clip_task, jobs
@@ -131,7 +132,8 @@ def test_next_never_leads_off_the_site(app, member, target):
     client, _, _ = member
     response = client.get("/login", query_string={"next": target})
     assert response.status_code in (302, 303), response.status_code
-    assert urlsplit(_browser_target(response.headers["Location"])).netloc == HOST, (target, response.headers["Location"])
+    location = response.headers["Location"]
+    assert urlsplit(_browser_target(location)).netloc == HOST, (target, location)
 
 
 # ---------------------------------------------------------------- fuzzed fields

@@ -8,20 +8,16 @@ import numpy as np
 import pytest
 from sighting_drafts import T0, clip_result, mpdd_drafts
 
-from search_party.errors import UserError
+from search_party.community import accounts, cameras
+from search_party.errors import NotFound, UserError
 from search_party.store import storage
 from search_party.store.db import open_db
 
 
-@pytest.fixture
-def db(tmp_path):
-    return open_db(tmp_path / "sp.db")
-
-
 def opted_in_camera(db, lat=51.5, lon=-0.12, email="neighbour@example.org"):
-    owner = storage.add_user(db, email)
-    camera = storage.add_camera(db, owner.id, lat, lon, retention_days=30, name="porch")
-    return storage.opt_in(db, camera.id)
+    owner = accounts.create_user(db, email)
+    camera = cameras.register_camera(db, owner.id, lat=lat, lon=lon, name="porch")
+    return cameras.opt_in(db, camera.id, owner.id)
 
 
 def processing_clip(db, camera, sha="a" * 64, claim="host:1:abc"):
@@ -36,27 +32,27 @@ def two_drafts():
 
 
 def test_a_new_camera_is_opted_out_and_takes_no_clips(db):
-    owner = storage.add_user(db, "owner@example.org")
-    camera = storage.add_camera(db, owner.id, 48.85, 2.35, retention_days=14)
+    owner = accounts.create_user(db, "owner@example.org")
+    camera = cameras.register_camera(db, owner.id, lat=48.85, lon=2.35, retention_days=14)
     assert not camera.opted_in and camera.opted_in_at is None
     with pytest.raises(UserError, match="not opted in"):  # tried: volunteering before opting in
         storage.create_clip(db, camera.id, "b" * 64, "x.mp4", 10)
     assert storage.list_clips(db) == []
-    camera = storage.opt_in(db, camera.id)
+    camera = cameras.opt_in(db, camera.id, owner.id)
     assert camera.opted_in and camera.opted_in_at is not None
 
 
 def test_bad_camera_input_is_refused(db):
-    owner = storage.add_user(db, "owner@example.org")
-    with pytest.raises(UserError, match="not a place on Earth"):  # tried: latitude 91
-        storage.add_camera(db, owner.id, 91.0, 0.0, retention_days=30)
-    with pytest.raises(UserError, match="at least 1"):  # tried: zero retention
-        storage.add_camera(db, owner.id, 0.0, 0.0, retention_days=0)
-    with pytest.raises(storage.NotFound):  # tried: an owner id nobody has
-        storage.add_camera(db, 999, 0.0, 0.0, retention_days=30)
+    owner = accounts.create_user(db, "owner@example.org")
+    with pytest.raises(UserError, match="latitude 91 is outside"):  # tried: latitude 91
+        cameras.register_camera(db, owner.id, lat=91.0, lon=0.0)
+    with pytest.raises(UserError, match="1 to 365 days, not 0"):  # tried: zero retention
+        cameras.register_camera(db, owner.id, lat=0.0, lon=0.0, retention_days=0)
+    with pytest.raises(NotFound):  # tried: an owner id nobody has
+        cameras.register_camera(db, 999, lat=0.0, lon=0.0)
     with pytest.raises(UserError, match="paused"):  # tried: a paused camera volunteering a clip
         camera = opted_in_camera(db, email="p@example.org")
-        storage.set_paused(db, camera.id, True)
+        cameras.set_paused(db, camera.id, camera.owner_id, True)
         storage.create_clip(db, camera.id, "c" * 64, "x.mp4", 10)
 
 
@@ -148,14 +144,14 @@ def test_vectors_with_nan_are_refused_and_nothing_is_stored(db):
     assert storage.count_sightings(db) == 0
 
 
-def test_opt_out_deletes_the_cameras_clips_sightings_and_vectors_at_once(db):
+def test_opt_out_deletes_the_cameras_clips_sightings_and_vectors_at_once(db, tmp_path):
     keep = opted_in_camera(db, email="keep@example.org")
     leave = opted_in_camera(db, lat=51.51, email="leave@example.org")
     for camera, sha in ((keep, "e" * 64), (leave, "f" * 64)):
         clip = processing_clip(db, camera, sha=sha)
         storage.save_clip_result(db, clip.id, clip_result(two_drafts()), "host:1:abc")
-    assert storage.opt_out(db, leave.id) == 2
-    assert not storage.get_camera(db, leave.id).opted_in
+    assert cameras.opt_out(db, leave.id, leave.owner_id, tmp_path / "sightings.faiss") == 2
+    assert not cameras.get_camera(db, leave.id).opted_in
     assert {s.camera_id for s in storage.list_sightings(db)} == {keep.id}
     assert storage.list_clips(db, camera_id=leave.id) == []
     left = db.execute("SELECT count(*) FROM sighting_crops c JOIN sightings s ON s.id = c.sighting_id "

@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
 
 from search_party.community import accounts, notifications
+from search_party.config import load_settings
 from search_party.errors import Forbidden, UserError
 from search_party.store.db import open_db, utcnow, write_transaction
 
@@ -106,13 +107,13 @@ def _free_port() -> int:
 class _Collect(MessageHandler):
     def __init__(self) -> None:
         super().__init__()
-        self.messages = []
+        self.messages: list = []
 
     def handle_message(self, message) -> None:
         self.messages.append(message)
 
 
-def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(db, caplog):
+def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(db, caplog, monkeypatch):
     ann = accounts.create_user(db, "ann@example.org")
     with write_transaction(db):
         notifications.notify(db, ann.id, "test", "Could this be Max?", "Open Search Party.")
@@ -121,9 +122,8 @@ def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(d
     server = Controller(handler, hostname="127.0.0.1", port=port)
     server.start()
     try:
-        env = {"SEARCH_PARTY_SMTP_HOST": "127.0.0.1", "SEARCH_PARTY_SMTP_PORT": str(port),
-               "SEARCH_PARTY_SMTP_TLS": "none", "SEARCH_PARTY_SMTP_FROM": "sp@example.org"}
-        mailer = notifications.mailer_from_env(env)
+        mailer = notifications.mailer_for(load_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_tls="none",
+                                                        smtp_from="sp@example.org"))
         assert notifications.deliver_pending(db, mailer) == {"sent": 1, "logged": 0, "failed": 0}
         assert notifications.deliver_pending(db, mailer)["sent"] == 0  # tried: delivering twice
     finally:
@@ -134,21 +134,24 @@ def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(d
     with write_transaction(db):
         notifications.notify(db, ann.id, "test", "Second", "Body two")
     with caplog.at_level("INFO"):
-        counts = notifications.deliver_pending(db, notifications.mailer_from_env({}))
+        counts = notifications.deliver_pending(db, notifications.mailer_for(load_settings(smtp_host=None)))
     assert counts["logged"] == 1 and "Second" in caplog.text
+    monkeypatch.setenv("SEARCH_PARTY_SMTP_HOST", "h")
+    monkeypatch.setenv("SEARCH_PARTY_SMTP_TLS", "x")
     with pytest.raises(UserError, match="SMTP_TLS"):  # tried: an unknown TLS mode
-        notifications.smtp_settings_from_env({"SEARCH_PARTY_SMTP_HOST": "h", "SEARCH_PARTY_SMTP_TLS": "x"})
+        load_settings()
+    monkeypatch.setenv("SEARCH_PARTY_SMTP_TLS", "none")
+    monkeypatch.setenv("SEARCH_PARTY_SMTP_PORT", "70000")
     with pytest.raises(UserError, match="port number"):  # tried: port 70000
-        notifications.smtp_settings_from_env({"SEARCH_PARTY_SMTP_HOST": "h",
-                                              "SEARCH_PARTY_SMTP_PORT": "70000"})
+        load_settings()
 
 
 def test_an_unreachable_smtp_server_marks_the_email_failed_and_keeps_the_inbox(db):
     ann = accounts.create_user(db, "ann@example.org")
     with write_transaction(db):
         notifications.notify(db, ann.id, "test", "Hello", "Body")
-    env = {"SEARCH_PARTY_SMTP_HOST": "127.0.0.1", "SEARCH_PARTY_SMTP_PORT": str(_free_port()),
-           "SEARCH_PARTY_SMTP_TLS": "none"}  # tried: a port nothing listens on
-    assert notifications.deliver_pending(db, notifications.mailer_from_env(env))["failed"] == 1
+    unreachable = load_settings(smtp_host="127.0.0.1", smtp_port=_free_port(), smtp_tls="none")
+    # Tried: a port nothing listens on.
+    assert notifications.deliver_pending(db, notifications.mailer_for(unreachable))["failed"] == 1
     (kept,) = notifications.inbox(db, ann.id)
     assert kept.email_status == "failed"

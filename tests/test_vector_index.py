@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from sighting_drafts import clip_result, embedder, mpdd_drafts, query_vector
 
+from search_party.community import accounts, cameras
 from search_party.store import storage
-from search_party.store.db import open_db
+from search_party.store.db import open_db, write_transaction
 from search_party.store.vector_index import FLAT_LIMIT, Plan, VectorIndex
 
 
@@ -24,8 +25,8 @@ def store(db, camera, drafts, sha):
 def world(tmp_path):
     """Two opted-in cameras; camera A saw every fixture dog's even sequences, B the odd ones."""
     db = open_db(tmp_path / "sp.db")
-    owner = storage.add_user(db, "owner@example.org")
-    cams = [storage.opt_in(db, storage.add_camera(db, owner.id, 51.5 + i / 100, 0.0, retention_days=30).id)
+    owner = accounts.create_user(db, "owner@example.org")
+    cams = [cameras.opt_in(db, cameras.register_camera(db, owner.id, lat=51.5 + i / 100, lon=0.0).id, owner.id)
             for i in range(2)]
     drafts = mpdd_drafts()
     keys = sorted(drafts)
@@ -101,8 +102,12 @@ def test_sightings_stored_or_deleted_after_the_file_was_written_are_caught_up(wo
     assert index.status == "synced: +2 -0" and index.count == len(ids) + 2
     _, found = index.search(query_vector("131", 5), 2)
     assert set(found[0]) == {ids[("131", 5)], new_ids[0]}  # the copy is found beside the original
-    gone = storage.opt_out(db, cams[1].id)
-    index = VectorIndex.refresh(db, path)  # what opting out does, without loading a model
+    # Camera B's clips deleted behind the index file's back (as a crash between an opt-out's
+    # commit and its index refresh would leave them), then the refresh an opt-out makes.
+    gone = len(storage.list_sightings(db, camera_ids=[cams[1].id]))
+    with write_transaction(db):
+        db.execute("DELETE FROM clips WHERE camera_id = ?", [cams[1].id])
+    index = VectorIndex.refresh(db, path)
     assert index.status == f"synced: +0 -{gone}"
     assert open_index(db, path).status == "loaded"  # the file on disk no longer holds them
     assert set(index.ids.tolist()) == {s.id for s in storage.list_sightings(db)}

@@ -4,7 +4,7 @@ every kind of bad file refused with a clear one-line reason before any model run
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import av
@@ -119,7 +119,7 @@ def test_creation_time_from_container_and_start_time_choice(tmp_path: Path,
     path = write_clip(tmp_path / "dated.mp4", compose(scene, [], frame_times(1.0, 10)),
                       metadata={"creation_time": "2024-05-01T10:00:00.000000Z"})
     info = probe_clip(path)
-    recorded = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+    recorded = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
     assert info.creation_time == recorded
     assert clip_start(info, None) == (recorded, "container")
     given = datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))

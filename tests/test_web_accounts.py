@@ -12,6 +12,7 @@ import pytest
 from web_helpers import PASSWORD, add_opted_in_camera, app_config, csrf_token, db_of, post, sign_in
 
 from search_party.community import accounts, cameras
+from search_party.config import load_settings
 from search_party.errors import UserError
 from web import create_app
 from web.config import web_config
@@ -116,14 +117,14 @@ def test_delete_account_deletes_its_data(app, signed_in):
     assert b"1 camera(s)" in client.get("/").data
     with db_of(app) as db:
         assert accounts.find_account(db, "leaving@example.org") is None
-        assert camera_id not in [c.id for c in cameras.storage.list_cameras(db)]
+        assert camera_id not in [c.id for c in cameras.list_cameras(db)]
     assert client.get("/cameras").status_code == 302  # signed out
 
 
-def test_sign_in_is_rate_limited(web_settings):
+def test_sign_in_is_rate_limited(settings):
     """Tried: 11 wrong passwords from one address within a minute; the 11th is refused with 429,
     a Retry-After header and a page that says to wait, even with the right password."""
-    app = create_app(app_config(web_settings, RATELIMIT_ENABLED=True))
+    app = create_app(app_config(settings, RATELIMIT_ENABLED=True))
     client = app.test_client()
     with db_of(app) as db:
         accounts.create_user(db, "target@example.org", PASSWORD)
@@ -135,7 +136,7 @@ def test_sign_in_is_rate_limited(web_settings):
     assert b"Wait a few minutes" in limited.data
 
 
-def test_cookies_and_security_headers(app, client, web_settings, monkeypatch):
+def test_cookies_and_security_headers(app, client, settings, monkeypatch):
     page = client.get("/login")
     csp = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
@@ -147,7 +148,7 @@ def test_cookies_and_security_headers(app, client, web_settings, monkeypatch):
 
     monkeypatch.setenv("SEARCH_PARTY_SECURE_COOKIES", "1")
     monkeypatch.setenv("SEARCH_PARTY_TILE_URL", "https://{s}.tiles.example.org/{z}/{x}/{y}.png")
-    secure = create_app(app_config(web_settings)).test_client()
+    secure = create_app(app_config(load_settings(data_dir=settings.data_dir, embedder="imagenet"))).test_client()
     response = secure.get("/login")
     assert "Secure" in response.headers["Set-Cookie"]
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
@@ -163,24 +164,26 @@ def test_templates_hold_no_inline_script_or_style():
         assert not re.search(r"<style|\sstyle\s*=", text), f"inline style in {template}"
 
 
-def test_configuration_errors_name_the_variable(web_settings, tmp_path):
+def test_configuration_errors_name_the_variable(settings, monkeypatch):
     """Tried: no secret key outside a local run, a short key, a bad upload limit, a tile URL without
     placeholders, a non-http public URL."""
+    monkeypatch.delenv("SEARCH_PARTY_SECRET_KEY", raising=False)
     with pytest.raises(UserError, match="SEARCH_PARTY_SECRET_KEY is not set"):
-        web_config(web_settings, env={})
-    with pytest.raises(UserError, match="too short"):
-        web_config(web_settings, env={"SEARCH_PARTY_SECRET_KEY": "short"})
-    key = {"SEARCH_PARTY_SECRET_KEY": "k" * 64}
-    with pytest.raises(UserError, match="SEARCH_PARTY_MAX_UPLOAD_MB"):
-        web_config(web_settings, env={**key, "SEARCH_PARTY_MAX_UPLOAD_MB": "lots"})
-    with pytest.raises(UserError, match=r"\{z\}"):
-        web_config(web_settings, env={**key, "SEARCH_PARTY_TILE_URL": "https://tiles.example.org/"})
-    with pytest.raises(UserError, match="SEARCH_PARTY_PUBLIC_URL"):
-        web_config(web_settings, env={**key, "SEARCH_PARTY_PUBLIC_URL": "javascript:alert(1)"})
-    assert web_config(web_settings, env=key)["SECRET_KEY"] == "k" * 64
-    first = web_config(web_settings, env={}, dev=True)["SECRET_KEY"]
-    assert web_config(web_settings, env={}, dev=True)["SECRET_KEY"] == first  # kept across restarts
-    assert (web_settings.data_dir / "secret_key").stat().st_mode & 0o077 == 0  # owner-only file
+        web_config(settings)
+    tried = {"SEARCH_PARTY_SECRET_KEY": ("short", "too short"),
+             "SEARCH_PARTY_MAX_UPLOAD_MB": ("lots", "SEARCH_PARTY_MAX_UPLOAD_MB"),
+             "SEARCH_PARTY_TILE_URL": ("https://tiles.example.org/", r"\{z\}"),
+             "SEARCH_PARTY_PUBLIC_URL": ("javascript:alert(1)", "SEARCH_PARTY_PUBLIC_URL")}
+    for name, (value, message) in tried.items():
+        with monkeypatch.context() as env:
+            env.setenv(name, value)
+            with pytest.raises(UserError, match=message):
+                load_settings()
+    monkeypatch.setenv("SEARCH_PARTY_SECRET_KEY", "k" * 64)
+    assert web_config(load_settings(data_dir=settings.data_dir))["SECRET_KEY"] == "k" * 64
+    first = web_config(settings, dev=True)["SECRET_KEY"]
+    assert web_config(settings, dev=True)["SECRET_KEY"] == first  # kept across restarts
+    assert (settings.data_dir / "secret_key").stat().st_mode & 0o077 == 0  # owner-only file
 
 
 def test_error_pages_say_what_to_do(client):

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from domain_world import settings_for
 from web_helpers import (
     DOG_CLIP,
     PEOPLE_CLIP,
@@ -26,7 +27,6 @@ from web_helpers import (
     add_opted_in_camera,
     app_config,
     db_of,
-    settings_for,
 )
 
 from search_party.agent.watch import Agent
@@ -120,10 +120,10 @@ def test_agent_retries_a_busy_server_with_backoff(app, camera, clip_folder):
     assert len(clips_of(app, camera_id)) == 2
 
 
-def test_agent_records_refusals_and_stops_on_a_revoked_token(web_settings, tmp_path, clip_folder):
+def test_agent_records_refusals_and_stops_on_a_revoked_token(settings, tmp_path, clip_folder):
     """Tried: a clip over the server's size limit (refused once, recorded, not resent), then a
     revoked token (the agent stops with a message saying to make a new one)."""
-    app = create_app(app_config(web_settings, MAX_CONTENT_LENGTH=512 * 1024))
+    app = create_app(app_config(settings, MAX_CONTENT_LENGTH=512 * 1024))
     with db_of(app) as db:
         from search_party.community import accounts
         owner = accounts.create_user(db, "limits@example.org", "a long enough passphrase")
@@ -209,7 +209,7 @@ def test_serve_creates_the_data_folder_on_first_start(tmp_path):
     proc = _serve(data_dir, port, log, "--no-worker")
     try:
         _wait(lambda: _get_json(f"http://127.0.0.1:{port}/healthz")[0] in (200, 503), "the server", log)
-        assert (data_dir / "search_party.store.db").is_file() and (data_dir / "spool").is_dir()
+        assert (data_dir / "search_party.db").is_file() and (data_dir / "spool").is_dir()
         assert (data_dir / "secret_key").is_file()  # a local run made and kept its own key
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as page:
             assert page.status == 200 and b"Sign in" in page.read()

@@ -64,19 +64,20 @@ def test_malformed_coordinates_are_refused_with_a_clear_message(app, signed_in):
     api_refused = api(client, "POST", "/api/cameras", json={"lat": "north", "lon": 2})
     assert api_refused.status_code == 400 and "is not a number" in api_refused.json["error"]
     with db_of(app) as db:
-        assert storage.list_cameras(db) == []
+        assert cameras.list_cameras(db) == []
 
 
 def test_opt_in_needs_the_box_ticked_then_pause_and_resume(app, signed_in):
     client = signed_in("careful@example.org")
-    camera_id = int(post(client, "/cameras/new", {"lat": "48.8584", "lon": "2.2945"}).headers["Location"].rsplit("/", 1)[1])
+    created = post(client, "/cameras/new", {"lat": "48.8584", "lon": "2.2945"})
+    camera_id = int(created.headers["Location"].rsplit("/", 1)[1])
     post(client, f"/cameras/{camera_id}/opt-in")  # box not ticked
     with db_of(app) as db:
-        assert not storage.get_camera(db, camera_id).opted_in
+        assert not cameras.get_camera(db, camera_id).opted_in
     assert post(client, f"/cameras/{camera_id}/opt-in", {"agree": "y"}).status_code == 302
     assert post(client, f"/cameras/{camera_id}/pause").status_code == 302
     with db_of(app) as db:
-        camera = storage.get_camera(db, camera_id)
+        camera = cameras.get_camera(db, camera_id)
         assert camera.opted_in and camera.paused and camera.opted_in_at is not None
     paused_upload = upload_via_api(client, camera_id, DOG_CLIP)
     assert paused_upload.status_code == 400 and "paused" in paused_upload.json["error"]
@@ -85,7 +86,7 @@ def test_opt_in_needs_the_box_ticked_then_pause_and_resume(app, signed_in):
     assert refused.status_code == 400 and "explicit consent" in refused.json["error"]
 
 
-def test_upload_status_dedupe_and_sightings(app, neighbour, web_settings):
+def test_upload_status_dedupe_and_sightings(app, neighbour, settings):
     client, camera_id = neighbour.client, neighbour.camera_id
     first = upload_via_api(client, camera_id, DOG_CLIP)
     assert first.status_code == 201, first.json
@@ -98,7 +99,7 @@ def test_upload_status_dedupe_and_sightings(app, neighbour, web_settings):
     assert again.json["clips"][0]["id"] == clip["id"]
     assert len(_clips(app, camera_id)) == 1
 
-    done = process_clip_now(web_settings, clip["id"])
+    done = process_clip_now(settings, clip["id"])
     status = client.get(f"/api/clips/{clip['id']}").json
     assert status["status"] == "done" and status["sightings"] == done.sightings_count >= 1
     assert status["message"].startswith("done: 1 animal") or status["message"].startswith("done: ")
@@ -111,7 +112,7 @@ def test_upload_status_dedupe_and_sightings(app, neighbour, web_settings):
     assert b"done:" in client.get(f"/cameras/{camera_id}").data
 
 
-def test_form_upload_of_several_clips_and_a_failed_clip(app, neighbour, web_settings):
+def test_form_upload_of_several_clips_and_a_failed_clip(app, neighbour, settings):
     """The no-JavaScript form: two real clips in one post, plus a text file named .mp4 (tried:
     a file that is not a video), which is accepted as a clip and then fails with a reason."""
     client, camera_id = neighbour.client, neighbour.camera_id
@@ -128,15 +129,15 @@ def test_form_upload_of_several_clips_and_a_failed_clip(app, neighbour, web_sett
     assert text.count("queued: waiting for the worker") >= 3
     clips = {c.filename: c for c in _clips(app, camera_id)}
     assert set(clips) == {DOG_CLIP.name, PEOPLE_CLIP.name, "notes.mp4"}
-    failed = process_clip_now(web_settings, clips["notes.mp4"].id)
+    failed = process_clip_now(settings, clips["notes.mp4"].id)
     assert failed.status == "failed"
     status = client.get(f"/api/clips/{failed.id}").json
     assert status["status"] == "failed" and status["reason"] and status["message"].startswith("failed: ")
 
 
-def test_oversize_upload_gets_413_and_nothing_is_stored(web_settings):
+def test_oversize_upload_gets_413_and_nothing_is_stored(settings):
     """Tried: a real 567 kB clip against a 512 kB limit, by the API and by the form."""
-    app = create_app(app_config(web_settings, MAX_CONTENT_LENGTH=512 * 1024))
+    app = create_app(app_config(settings, MAX_CONTENT_LENGTH=512 * 1024))
     with db_of(app) as db:
         accounts.create_user(db, "big@example.org", "a long enough passphrase")
     client = app.test_client()
@@ -152,15 +153,15 @@ def test_oversize_upload_gets_413_and_nothing_is_stored(web_settings):
                               content_type="multipart/form-data")
     assert by_form.status_code == 413 and b"nothing was stored" in by_form.data
     assert _clips(app, camera_id) == []
-    assert list(web_settings.spool_dir.iterdir()) == []
-    uploads = web_settings.data_dir / "uploads"
+    assert list(settings.spool_dir.iterdir()) == []
+    uploads = settings.data_dir / "uploads"
     assert not uploads.exists() or list(uploads.iterdir()) == []
 
 
-def test_opt_out_says_what_it_deletes_then_deletes_at_once(app, neighbour, web_settings):
+def test_opt_out_says_what_it_deletes_then_deletes_at_once(app, neighbour, settings):
     client, camera_id = neighbour.client, neighbour.camera_id
     clip_id = upload_via_api(client, camera_id, DOG_CLIP).json["clips"][0]["id"]
-    process_clip_now(web_settings, clip_id)
+    process_clip_now(settings, clip_id)
     confirm = client.get(f"/cameras/{camera_id}/opt-out")
     assert confirm.status_code == 200
     assert b"deletes now" in confirm.data and b"1 clip and" in confirm.data
@@ -171,7 +172,7 @@ def test_opt_out_says_what_it_deletes_then_deletes_at_once(app, neighbour, web_s
     with db_of(app) as db:
         assert storage.list_sightings(db, camera_ids=[camera_id]) == []
         assert storage.list_clips(db, camera_id=camera_id) == []
-        assert not storage.get_camera(db, camera_id).opted_in
+        assert not cameras.get_camera(db, camera_id).opted_in
     refused = upload_via_api(client, camera_id, DOG_CLIP)
     assert refused.status_code == 400 and "not opted in" in refused.json["error"]
 
@@ -181,7 +182,7 @@ def test_delete_camera(app, neighbour):
     assert b"cannot be undone" in client.get(f"/cameras/{camera_id}/delete").data
     assert post(client, f"/cameras/{camera_id}/delete").headers["Location"] == "/cameras"
     with db_of(app) as db:
-        assert storage.list_cameras(db) == []
+        assert cameras.list_cameras(db) == []
 
 
 def test_upload_tokens_are_shown_once_stored_hashed_and_revocable(app, neighbour):

@@ -5,7 +5,11 @@ deleting; an ownership matrix over every owner route; CSRF on every form."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
+from domain_world import user_id
 from owner_world import (
     CAMERA,
     LAST_SEEN,
@@ -64,7 +68,7 @@ def test_photo_check_answers_at_once(app):
     cat = check(OWNER_PHOTO, species="cat")  # tried: the dog photo checked as a cat
     assert cat.json["found"] is False and "it seems to show a dog" in cat.json["message"]
     not_image = api(client, "POST", "/api/photos/check", content_type="multipart/form-data",
-                    data={"photo": (open(__file__, "rb"), "notes.txt")})  # tried: a text file
+                    data={"photo": (io.BytesIO(Path(__file__).read_bytes()), "notes.txt")})  # tried: a text file
     assert not_image.status_code == 400 and not_image.json["error"]
     none = api(client, "POST", "/api/photos/check", content_type="multipart/form-data", data={})
     assert none.status_code == 400 and "send one photo" in none.json["error"]
@@ -253,7 +257,7 @@ def test_the_demo_shows_a_newcomer_a_real_match(app, monkeypatch):
     again = CliRunner().invoke(demo_command, catch_exceptions=False)
     assert "already seeded" in again.output
     with db_of(app) as db:
-        alex, kim = (accounts.find_account(db, f"{n}@demo.example").id for n in ("alex", "kim"))
+        alex, kim = (user_id(db, f"{n}@demo.example") for n in ("alex", "kim"))
         (waiting,) = consent.requests_for_owner(db, kim)
         assert waiting.camera_name == "back yard"  # Kim's 'porch' camera was never opted in
         (report,) = reports.list_lost_reports(db)

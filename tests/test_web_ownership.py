@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from web_helpers import ConsentWorld, api, build_consent_world, csrf_token, db_of
 
-from search_party.community import consent
+from search_party.community import cameras, consent
 from search_party.store import storage
 
 
@@ -68,7 +68,7 @@ def world(app, signed_in) -> ConsentWorld:
 
 def snapshot(app, w: ConsentWorld) -> tuple:
     with db_of(app) as db:
-        camera = storage.get_camera(db, w.camera_id)
+        camera = cameras.get_camera(db, w.camera_id)
         tokens = [tuple(r.values()) for r in db.query("SELECT id, revoked_at FROM camera_tokens ORDER BY id")]
         return (camera, len(storage.list_sightings(db)), tokens, consent.get_match(db, w.match_id).state)
 

@@ -5,6 +5,7 @@ own) and the matches between intakes and lost reports; roles and CSRF enforced."
 from __future__ import annotations
 
 import pytest
+from domain_world import user_id
 from owner_world import (
     OTHER_DOG_PHOTO,
     PERSON_PHOTO,
@@ -33,7 +34,7 @@ def _shelter(app, email="desk@dogs-home.example", lat="51.51", lon="-0.13", km="
                                             "service_km": km})
     assert made.status_code == 302 and made.headers["Location"] == "/shelter", made.get_data(as_text=True)
     with db_of(app) as db:
-        return client, accounts.find_account(db, email).id
+        return client, user_id(db, email)
 
 
 def _admin(app):
@@ -126,7 +127,7 @@ def test_shelter_forms_need_the_csrf_token(world, app):
     assert admin.post(f"/api/admin/shelters/{shelter_id}/approve").status_code == 400
     with db_of(app) as db:
         assert not accounts.get_shelter(db, shelter_id).approved
-        accounts.approve_shelter(db, shelter_id, accounts.find_account(db, "admin@example.org").id)
+        accounts.approve_shelter(db, shelter_id, user_id(db, "admin@example.org"))
     csrf_token(shelter)
     assert shelter.post("/shelter/intakes", data={"species": "dog"}).status_code == 400
     assert client_for(app, shelter_id).post("/api/shelter/intakes", data={}).status_code == 400

@@ -1,15 +1,7 @@
-"""Fixtures and helpers for the web tests (loaded for every test by tests/conftest.py).
+"""Helpers for the web tests (their fixtures, ``app``, ``client``, ``signed_in`` and
+``neighbour``, are in tests/conftest.py).
 
-Fixtures:
-- ``web_settings``: a fresh data folder (SQLite, spool, queue) whose model cache is the project's
-  (the ONNX export is made once per machine), the ImageNet embedder, PicoDet-S-416;
-- ``app``: the real app on those settings, TESTING on, rate limits off, clips NOT queued (tests
-  that need processing run the worker's task body, ``clip_task.run_clip``, or a real worker);
-- ``client``: an anonymous test client;  ``signed_in(email)``: a client signed in through
-  /login as a new account (made with its password through search_party.community.accounts);
-- ``neighbour``: a signed-in camera owner with one opted-in camera (``Neighbour``).
-
-Helpers: ``csrf_token(client)`` reads the page's token; ``post(client, url, data)`` and
+ ``csrf_token(client)`` reads the page's token; ``post(client, url, data)`` and
 ``api(client, method, url, json=...)`` send it (form field or X-CSRFToken header).  Every POST a
 test sends carries the token unless the test is about a missing token.
 """
@@ -22,19 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-from domain_world import settings_for
+from domain_world import user_id
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from search_party import vision
-from search_party.community import accounts, cameras
+from search_party.community import cameras
 from search_party.config import Settings
 from search_party.ingest import clip_task, jobs
 from search_party.store import storage
 from search_party.store.db import open_db
-from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEOS = ROOT / "tests" / "fixtures" / "videos"
@@ -49,20 +39,10 @@ def app_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
             "PUBLIC_URL": "http://search-party.test", **overrides}
 
 
-
-@pytest.fixture
-def web_settings(tmp_path: Path) -> Settings:
-    return settings_for(tmp_path / "data")
-
-
-@pytest.fixture
-def app(web_settings: Settings) -> Flask:
-    return create_app(app_config(web_settings))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def json_of(response: TestResponse) -> Any:
+    """The JSON body of a response that must have one."""
+    assert response.json is not None, response.get_data(as_text=True)
+    return response.json
 
 
 def db_of(app: Flask):
@@ -94,19 +74,6 @@ def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> TestRe
     return post(client, "/login", {"email": email, "password": password})
 
 
-@pytest.fixture
-def signed_in(app: Flask) -> Callable[[str], FlaskClient]:
-    """``signed_in(email)``: a new account with PASSWORD, and a client signed in as it."""
-    def make(email: str) -> FlaskClient:
-        with db_of(app) as db:
-            accounts.create_user(db, email, PASSWORD)
-        client = app.test_client()
-        response = sign_in(client, email)
-        assert response.status_code == 302, response.get_data(as_text=True)
-        return client
-    return make
-
-
 @dataclass
 class Neighbour:
     client: FlaskClient
@@ -118,17 +85,10 @@ def add_opted_in_camera(app: Flask, email: str, name: str = "porch", lat: float 
                         lon: float = -0.1246) -> tuple[int, int]:
     """(user id, camera id) of a new opted-in camera owned by the account ``email``."""
     with db_of(app) as db:
-        user_id = accounts.find_account(db, email).id
-        camera = cameras.register_camera(db, user_id, lat=lat, lon=lon, name=name)
-        cameras.opt_in(db, camera.id, user_id)
-    return user_id, camera.id
-
-
-@pytest.fixture
-def neighbour(app: Flask, signed_in: Callable[[str], FlaskClient]) -> Neighbour:
-    client = signed_in("neighbour@example.org")
-    user_id, camera_id = add_opted_in_camera(app, "neighbour@example.org")
-    return Neighbour(client, user_id, camera_id)
+        owner_id = user_id(db, email)
+        camera = cameras.register_camera(db, owner_id, lat=lat, lon=lon, name=name)
+        cameras.opt_in(db, camera.id, owner_id)
+    return owner_id, camera.id
 
 
 def process_clip_now(settings: Settings, clip_id: int) -> storage.Clip:
@@ -177,17 +137,17 @@ def build_consent_world(app: Flask, signed_in: Callable[[str], FlaskClient]) -> 
     neighbour = signed_in("neighbour@example.org")
     other = signed_in("other.neighbour@example.org")
     pet_owner = signed_in("pet.owner@example.org")
-    user_id, camera_id = add_opted_in_camera(app, "neighbour@example.org", name="porch")
+    neighbour_id, camera_id = add_opted_in_camera(app, "neighbour@example.org", name="porch")
     _, other_camera_id = add_opted_in_camera(app, "other.neighbour@example.org", name="gate", lon=-0.1250)
     uploaded = upload_via_api(neighbour, camera_id, DOG_CLIP)
     assert uploaded.status_code == 201, uploaded.json
-    clip = process_clip_now(settings, uploaded.json["clips"][0]["id"])
+    clip = process_clip_now(settings, json_of(uploaded)["clips"][0]["id"])
     assert clip.status == "done" and clip.sightings_count, clip
     models = vision.load_models(settings)
     with db_of(app) as db:
         sighting_id = storage.list_sightings(db, clip_id=clip.id)[0].id
-        token, _ = camera_tokens.create_token(db, camera_id, user_id, "nvr")
-        owner_id = accounts.find_account(db, "pet.owner@example.org").id
+        token, _ = camera_tokens.create_token(db, camera_id, neighbour_id, "nvr")
+        owner_id = user_id(db, "pet.owner@example.org")
         report, _ = reports.create_lost_report(
             db, owner_id, pet_name="Max", species="dog", photos=[ROOT / "tests/fixtures/images/zamba_dog_porch.jpg"],
             lat=51.5010, lon=-0.1240, last_seen=utcnow() - timedelta(hours=2),

@@ -46,20 +46,20 @@ def _content_security_policy(tile_url: str | None) -> str:
             "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'")
 
 
-def create_app(test_config: dict[str, Any] | None = None, *, dev: bool = False) -> Flask:
-    """The app.  ``test_config`` overrides any setting (tests pass SETTINGS and TESTING);
-    ``dev`` marks a local run, which may make its own secret key (see web/config.py)."""
+def create_app(overrides: dict[str, Any] | None = None, *, dev: bool = False) -> Flask:
+    """The app.  ``overrides`` replace any Flask setting (``serve`` passes SETTINGS; tests also
+    TESTING); ``dev`` marks a local run, which may make its own secret key (see web/config.py)."""
     from web import db, errors
     from web.config import web_config
     from web.extensions import csrf, limiter, login_manager
 
-    test_config = dict(test_config or {})
+    overrides = dict(overrides or {})
     app = Flask(__name__)
-    settings = test_config.get("SETTINGS") or load_settings()
+    settings = overrides.get("SETTINGS") or load_settings()
     settings.prepare_dirs()
-    app.config.from_mapping(web_config(settings, testing=bool(test_config.get("TESTING")),
-                                       dev=dev or bool(test_config.get("DEV"))))
-    app.config.update(test_config)
+    app.config.from_mapping(web_config(settings, testing=bool(overrides.get("TESTING")),
+                                       dev=dev or bool(overrides.get("DEV"))))
+    app.config.update(overrides)
 
     db.init_app(app)
     csrf.init_app(app)

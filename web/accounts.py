@@ -109,10 +109,10 @@ def reset_request() -> Any:
     if form.validate_on_submit():
         db = get_db()
         token = accounts.start_password_reset(db, form.email.data)
-        if token is not None:
-            account = accounts.find_account(db, form.email.data)
+        account = accounts.find_account(db, form.email.data)
+        if token is not None and account is not None:
             # Sent now rather than through the inbox: the token must never be stored readable.
-            mailer = notifications.mailer_from_env()
+            mailer = notifications.mailer_for(settings())
             try:
                 mailer.send(account.email, "Choose a new Search Party password",
                             "Someone (we hope you) asked to reset the password of this Search Party "

@@ -23,9 +23,10 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from search_party.community import activity, camera_tokens, cameras, consent
+from search_party.community.cameras import Camera
 from search_party.errors import NotFound, UserError
 from search_party.ingest import uploads
-from search_party.store.storage import Camera, Sighting
+from search_party.store.storage import Sighting
 from web.access import current_user_id
 from web.db import enqueue_clip, get_db, settings
 from web.errors import respond

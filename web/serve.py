@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -46,8 +45,9 @@ def serve(host: str, port: int, no_worker: bool, demo: bool) -> None:
         from search_party.cli.demo import seed_and_describe
 
         seed_and_describe()
-    os.environ.setdefault("SEARCH_PARTY_PUBLIC_URL", f"http://{host}:{port}")
-    app = create_app(dev=_is_loopback(host))
+    if settings.public_url is None:
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    app = create_app({"SETTINGS": settings}, dev=_is_loopback(host))
     # SIGTERM (a service manager stopping us) unwinds like Ctrl-C, so the worker is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = None

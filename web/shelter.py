@@ -135,7 +135,7 @@ def _intake_photos() -> list[tuple[str, bytes]]:
     files = [f for f in request.files.getlist("photos") if f and f.filename]
     if len(files) > MAX_INTAKE_PHOTOS:
         raise UserError(f"{len(files)} photos chosen; post at most {MAX_INTAKE_PHOTOS} at a time")
-    return [(f.filename, read_photos([f])[0]) for f in files]
+    return [(f.filename or "photo", read_photos([f])[0]) for f in files]
 
 
 @bp.route("/shelter/intakes", methods=["GET", "POST"])

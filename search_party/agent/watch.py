@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,7 +96,7 @@ class UploadState:
                outcome: str, message: str) -> None:
         self.files[rel] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256,
                            "clip_id": clip_id, "outcome": outcome, "message": message,
-                           "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                           "at": datetime.now(UTC).isoformat(timespec="seconds")}
         self.save()
 
 
@@ -114,8 +114,9 @@ class _MultipartBody:
         filename = path.name.replace('"', "_").replace("\r", "_").replace("\n", "_")
         head += (f'--{self.boundary}\r\nContent-Disposition: form-data; name="clip"; '
                  f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
-        self._parts = [head, path, f"\r\n--{self.boundary}--\r\n".encode()]
-        self.length = len(head) + path.stat().st_size + len(self._parts[2])
+        tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self._parts: list[bytes | Path] = [head, path, tail]
+        self.length = len(head) + path.stat().st_size + len(tail)
         self._current: Any = None
         self._index = 0
 
@@ -169,7 +170,7 @@ def _reply(status: int, raw: bytes, headers: Any) -> Reply:
 def post_clip(server: str, camera_id: int, token: str, path: Path, modified: float) -> Reply:
     body = _MultipartBody(path, {"modified": f"{modified:.3f}"})
     request = urllib.request.Request(
-        f"{server}/api/cameras/{camera_id}/clips", data=body, method="POST",  # type: ignore[arg-type]
+        f"{server}/api/cameras/{camera_id}/clips", data=body, method="POST",
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
                  "Content-Type": f"multipart/form-data; boundary={body.boundary}",
                  "Content-Length": str(body.length), "User-Agent": USER_AGENT})

@@ -1,6 +1,6 @@
-"""The `search-party` command.  Each subcommand lives in a module of this package and is imported
-only when it runs, so a light command (the camera-side `agent`, `config`) never loads the vision
-stack, and `--help` stays fast."""
+"""The `search-party` command; each subcommand is a module here, imported only when it runs, so a
+light command (the camera-side `agent`, `config`, `--help`) never loads the vision stack.
+May import: every other part of search_party (never web: it plugs `serve` in by entry point)."""
 
 from __future__ import annotations
 

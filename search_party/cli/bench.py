@@ -61,7 +61,7 @@ def vision(as_json: bool, data_dir: Path | None, repeats: int, crops: int,
         raise UserError(f"data folder {data_dir} not found; pass --data DIR (e.g. ../shared/data)")
     try:
         result = vision_bench.run(data_dir, repeats=repeats, crops=crops, detectors=detectors or DETECTORS,
-                                  cache_dir=load_settings().cache_dir)
+                                  runtime=load_settings().vision_runtime())
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; --data must hold the bench videos, images and reid/mpdd") from None
     click.echo(json.dumps(result) if as_json else _table(result))

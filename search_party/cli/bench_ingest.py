@@ -19,9 +19,11 @@ import click
 from embeddings.detector import DETECTORS, PetDetector
 from embeddings.embedder import SOURCES, Embedder, crop_box
 from search_party.config import load_settings
-from search_party.ingest.pipeline import DETECTOR_THREADS, decode_threads, process_clip
-from search_party.ingest.sightings import ClipResult, IngestOptions
+from search_party.ingest.options import IngestOptions
+from search_party.ingest.pipeline import process_clip
 from search_party.ingest.video.decode import ClipInfo, probe_clip, upright_rgb
+from search_party.store.clip_results import ClipResult
+from search_party.vision import DETECTOR_THREADS, decode_threads
 
 STAGES = ("probe", "decode", "motion", "prepare", "detect", "track", "redact", "embed", "thumbnail")
 
@@ -41,9 +43,9 @@ def _warm_up(info: ClipInfo, detector: PetDetector, embedder: Embedder) -> None:
     with av.open(str(info.path)) as container:
         frame = next(container.decode(video=0))
     rgb = upright_rgb(frame, info.rotation)
-    detector.detect(rgb)
+    detector.predict(rgb)
     height, width = rgb.shape[:2]
-    embedder.embed([crop_box(rgb, (width * 0.4, height * 0.4, width * 0.6, height * 0.6), 0.0)])
+    embedder.predict([crop_box(rgb, (width * 0.4, height * 0.4, width * 0.6, height * 0.6), 0.0)])
 
 
 def run_bench(path: Path, detector: PetDetector, embedder: Embedder, repeats: int,
@@ -82,7 +84,7 @@ def run_bench(path: Path, detector: PetDetector, embedder: Embedder, repeats: in
         "detector": detector.name,
         "embedder": embedder.version,
         "detector_threads": DETECTOR_THREADS,
-        "decode_threads": decode_threads(),
+        "decode_threads": options.decode_threads,
         "sample_fps": options.sample_fps,
         "max_gap_seconds": options.max_gap_seconds,
     }
@@ -124,10 +126,11 @@ def _table(r: dict) -> str:
 def ingest(clip: Path, as_json: bool, repeats: int, detector_name: str | None,
            embedder_model: str | None) -> None:
     """Ingest speed for CLIP: clip-seconds per wall-second and the ratio to decoding alone."""
-    options = IngestOptions()
-    probe_clip(clip, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
     settings = load_settings()
-    detector = PetDetector.load(detector_name or settings.detector, threads=DETECTOR_THREADS)
-    embedder = Embedder.load(settings.cache_dir, model=embedder_model or settings.embedder)
+    options = IngestOptions(decode_threads=decode_threads(settings.threads))
+    probe_clip(clip, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
+    runtime = settings.vision_runtime()
+    detector = PetDetector.load(detector_name or settings.detector, runtime, threads=DETECTOR_THREADS)
+    embedder = Embedder.load(embedder_model or settings.embedder, runtime)
     result = run_bench(clip, detector, embedder, repeats, options)
     click.echo(json.dumps(result) if as_json else _table(result))

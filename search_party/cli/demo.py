@@ -1,4 +1,4 @@
-"""`search-party demo`: seed a small neighbourhood from the committed fixture (search_party/demo.py)
+"""`search-party demo`: seed a small neighbourhood from the committed fixture (search_party/measure/demo.py)
 and say how to look at it."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def seed_and_describe() -> None:
     settings.prepare_dirs()
     with open_db(settings.db_path) as db:
         result = demo_data.seed(settings, db)
-        notifications.deliver_pending(db)
+        notifications.deliver_pending(db, notifications.mailer_for(settings))
     if result.created:
         click.echo(f"Demo neighbourhood seeded in {settings.data_dir}: Rex's search compared "
                    f"{result.sightings_compared} sighting(s) and asked {result.requests_sent} camera owner(s).")

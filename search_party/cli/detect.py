@@ -39,8 +39,8 @@ def _describe(path: str, pets: list[Detection], persons: int) -> str:
 )
 def detect(images: tuple[str, ...], as_json: bool, detector: str | None) -> None:
     """Find dogs and cats in IMAGES; people are only counted (their regions get blurred)."""
-    detector = detector or load_settings().detector
-    model = PetDetector.load(detector)
+    settings = load_settings()
+    model = PetDetector.load(detector or settings.detector, settings.vision_runtime())
     failed = 0
     for path in images:
         try:
@@ -49,7 +49,7 @@ def detect(images: tuple[str, ...], as_json: bool, detector: str | None) -> None
             click.echo(f"error: {exc}", err=True)
             failed += 1
             continue
-        pets = model.detect(rgb)
+        pets = model.predict(rgb)
         persons = len(model.person_boxes(rgb))
         if as_json:
             click.echo(json.dumps({"path": path, "pets": [_pet_dict(p) for p in pets], "persons": persons}))

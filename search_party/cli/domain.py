@@ -56,7 +56,7 @@ def _password() -> str:
 
 
 def _deliver(db: Database) -> None:
-    notifications.deliver_pending(db)
+    notifications.deliver_pending(db, notifications.mailer_for(_settings()))
 
 
 AS_OPTION = click.option("--as", "email", required=True, metavar="EMAIL",

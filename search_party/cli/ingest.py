@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from search_party.community import accounts, cameras
 from search_party.config import Settings, load_settings
 from search_party.errors import UserError
 from search_party.ingest import jobs
@@ -77,7 +78,7 @@ def ingest(clips: tuple[Path, ...], camera_id: int, start: str | None, wait: boo
     start_time = _parse_start(start)
     failed = processed = 0
     with open_db(settings.db_path) as db:
-        storage.get_camera(db, camera_id)  # a missing camera is one error, not one per clip
+        cameras.get_camera(db, camera_id)  # a missing camera is one error, not one per clip
         queue = None if wait else jobs.make_queue(settings)
         for path in clips:
             try:
@@ -148,18 +149,18 @@ def camera_add(email: str, lat: float, lon: float, name: str, retention_days: in
     """Register a camera.  It starts opted OUT: nothing from it is processed until `opt-in`."""
     settings = _settings()
     with open_db(settings.db_path) as db:
-        owner = storage.add_user(db, email)
-        cam = storage.add_camera(db, owner.id, lat, lon, name=name,
-                                 retention_days=retention_days or settings.retention_days)
+        owner = accounts.find_or_create_user(db, email)
+        cam = cameras.register_camera(db, owner.id, lat=lat, lon=lon, name=name,
+                                      retention_days=retention_days or settings.retention_days)
     click.echo(f"camera {cam.id} added, opted out; opt it in with `search-party camera opt-in {cam.id}`")
 
 
 @camera.command("opt-in")
 @click.argument("camera_id", type=int)
 def camera_opt_in(camera_id: int) -> None:
-    """Consent to volunteering this camera's clips for lost-dog searches."""
+    """Consent to volunteering this camera's clips for lost-dog searches (as its owner)."""
     with open_db(_settings().db_path) as db:
-        cam = storage.opt_in(db, camera_id)
+        cam = cameras.opt_in(db, camera_id, cameras.get_camera(db, camera_id).owner_id)
     click.echo(f"camera {cam.id} opted in at {cam.opted_in_at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -167,14 +168,13 @@ def camera_opt_in(camera_id: int) -> None:
 @click.argument("camera_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def camera_opt_out(camera_id: int, yes: bool) -> None:
-    """Withdraw consent: this camera's clips, sightings and vectors are deleted now."""
+    """Withdraw consent (as its owner): this camera's clips, sightings and vectors are deleted now."""
     settings = _settings()
     with open_db(settings.db_path) as db:
-        storage.get_camera(db, camera_id)
+        owner_id = cameras.get_camera(db, camera_id).owner_id
         if not yes:
             click.confirm(f"Delete every clip and sighting of camera {camera_id}?", abort=True)
-        deleted = storage.opt_out(db, camera_id)
-        VectorIndex.refresh(db, settings.index_path)  # the vectors leave the index file too
+        deleted = cameras.opt_out(db, camera_id, owner_id, settings.index_path)
     click.echo(f"camera {camera_id} opted out; {deleted} sighting(s) deleted")
 
 
@@ -182,7 +182,7 @@ def camera_opt_out(camera_id: int, yes: bool) -> None:
 def camera_list() -> None:
     """Every camera, its consent state and retention."""
     with open_db(_settings().db_path) as db:
-        for cam in storage.list_cameras(db):
+        for cam in cameras.list_cameras(db):
             state = "opted in" if cam.opted_in else "opted out"
             state += ", paused" if cam.paused else ""
             click.echo(f"{cam.id}\t{cam.name or '-'}\towner {cam.owner_id}\t{cam.lat:.5f},{cam.lon:.5f}\t"

@@ -7,13 +7,14 @@ import json
 import click
 
 from embeddings import registry
+from search_party.config import load_settings
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model.")
 def models(as_json: bool) -> None:
     """List every model file, where it was found and whether its sha256 verified."""
-    rows = registry.status()
+    rows = registry.status(load_settings().vision_runtime())
     if as_json:
         for row in rows:
             click.echo(json.dumps({"name": row.name, "file": row.filename,

@@ -45,11 +45,11 @@ def eval_reid(directory: Path, as_json: bool, ids_file: Path | None, rerank: str
     if len(items) < 2:
         raise UserError(f"{directory} holds {len(items)} labelled image(s)"
                         f"{' of the listed identities' if ids is not None else ''}; need at least 2")
-    cache = load_settings().cache_dir
+    runtime = load_settings().vision_runtime()
     rows = []
     for model in SOURCES:
-        embedder = Embedder.load(cache, model)
-        scores = evaluate(embedder.embed, items, rerank=rerank)
+        embedder = Embedder.load(model, runtime)
+        scores = evaluate(embedder.predict, items, rerank=rerank)
         rows.append((model, scores))
     dogs = len({it.identity for it in items})
     skipped = rows[0][1].skipped
@@ -97,7 +97,7 @@ def train_command(data_dirs: tuple[Path, ...], out: Path | None, device: str | N
 
         from embeddings import train as trainer
     except ImportError as exc:
-        raise UserError(f"training needs torch ({exc.name} is missing): pip install -e '.[train]'")
+        raise UserError(f"training needs torch ({exc.name} is missing): pip install -e '.[train]'") from None
     out = out or load_settings().data_dir / "reid_training"
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     unknown = sorted(set(members) - set(trainer.SOUP))
@@ -106,7 +106,7 @@ def train_command(data_dirs: tuple[Path, ...], out: Path | None, device: str | N
     if not overrides:
         trainer.train_soup(list(data_dirs), out, list(members or trainer.SOUP), device, log=click.echo)
         return
-    fields = {f.name: f.type for f in trainer.fields(trainer.Recipe)}
+    fields = {f.name: str(f.type) for f in trainer.fields(trainer.Recipe)}
     values: dict[str, object] = {}
     for item in overrides:
         name, _, value = item.partition("=")

@@ -29,7 +29,7 @@ DEFAULT_DOGS = PROJECT_ROOT.parent / "shared" / "data" / "reid" / "mpdd"
 
 def _embedder(model: str | None) -> Embedder:
     settings = load_settings()
-    return Embedder.load(settings.cache_dir, model or settings.embedder)
+    return Embedder.load(model or settings.embedder, settings.vision_runtime())
 
 
 def _progress(done: int, total: int) -> None:
@@ -128,7 +128,7 @@ def bench_search(count: int, as_json: bool, searches: int, index_kind: str | Non
     faiss.omp_set_num_threads(threads)
     index_kind = index_kind or ("flat" if count <= FLAT_LIMIT else "sq8")
     embedder = _embedder(model)
-    base = np.concatenate([embedder.embed([load_rgb(it.path) for it in items[i:i + 64]])
+    base = np.concatenate([embedder.predict([load_rgb(it.path) for it in items[i:i + 64]])
                            for i in range(0, len(items), 64)])
     thumb = search_bench.small_jpeg(load_rgb(items[0].path))
     identities = np.array([it.identity for it in items])

@@ -14,15 +14,16 @@ from search_party.store.db import open_db, schema_version
 @click.command()
 def setup() -> None:
     """Verify every model file, export the ONNX graphs and create or migrate the database."""
-    problems = [row.problem for row in registry.status() if not row.verified]
+    settings = load_settings()
+    runtime = settings.vision_runtime()
+    problems = [row.problem or row.name for row in registry.status(runtime) if not row.verified]
     if problems:
         raise UserError("model files are not ready:\n  " + "\n  ".join(problems))
     click.echo("models: all verified by sha256")
 
-    settings = load_settings()
     settings.prepare_dirs()
     for model in SOURCES:
-        embedder = Embedder.load(cache_dir=settings.cache_dir, model=model)
+        embedder = Embedder.load(model, runtime)
         click.echo(f"embedder {model}: {embedder.onnx_path.name} ({embedder.version})")
 
     db = open_db(settings.db_path)

@@ -1,4 +1,5 @@
-"""Accounts: residents, shelters (usable once an admin approves them) and admins.
+"""Accounts, the one place users are defined: residents, shelters (usable once an admin approves
+them) and admins.
 
 A resident can be a pet owner and a camera owner at once.  Passwords are hashed with Argon2id
 (argon2-cffi's defaults, re-hashed on sign-in when those defaults grow), so the web app never
@@ -23,7 +24,7 @@ from sqlite_utils import Database
 
 from search_party.errors import Forbidden, NotFound, UserError
 from search_party.search.geofence import Point, parse_point
-from search_party.store.db import from_db_time, to_db_time, utcnow, write_transaction
+from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, write_transaction
 from search_party.store.vector_index import VectorIndex
 
 MIN_PASSWORD_LENGTH = 10
@@ -149,11 +150,17 @@ def create_user(db: Database, email: str, password: str | None = None, *, role: 
         if find_account(db, email) is not None:
             raise UserError(f"an account with the email {email} already exists; sign in or reset "
                             "its password")
-        user_id = db.table("users").insert({
+        user_id = insert_row(db, "users", {
             "email": email, "role": role, "display_name": display_name,
             "password_hash": password_hash, "created": to_db_time(utcnow()),
-        }).last_pk
+        })
     return get_account(db, user_id)
+
+
+def find_or_create_user(db: Database, email: str) -> Account:
+    """The account with this e-mail; a new resident without a password if there is none (the
+    operator's CLI registers cameras for owners this way; they set a password by a reset)."""
+    return find_account(db, email) or create_user(db, email)
 
 
 def authenticate(db: Database, email: str, password: str) -> Account | None:
@@ -243,9 +250,9 @@ def register_shelter(db: Database, email: str, password: str | None, *, name: st
     with write_transaction(db):
         if find_account(db, email) is not None:
             raise UserError(f"an account with the email {email} already exists")
-        user_id = db.table("users").insert({
+        user_id = insert_row(db, "users", {
             "email": email, "role": "shelter", "display_name": name[:MAX_DISPLAY_NAME],
-            "password_hash": password_hash, "created": now}).last_pk
+            "password_hash": password_hash, "created": now})
         db.table("shelters").insert({
             "user_id": user_id, "name": name, "lat": point.lat, "lon": point.lon,
             "service_radius_m": float(service_radius_m), "approved_at": None, "approved_by": None,

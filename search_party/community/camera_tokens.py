@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from search_party.community.cameras import owned_camera
 from search_party.errors import NotFound, UserError
-from search_party.store.db import from_db_time, to_db_time, utcnow, write_transaction
+from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, write_transaction
 
 TOKEN_PREFIX = "spcam_"  # lets a secret scanner, or a person, recognise a leaked token
 MAX_LABEL = 60
@@ -66,9 +66,9 @@ def create_token(db: Database, camera_id: int, owner_id: int, label: str = "") -
         if active >= MAX_ACTIVE_TOKENS:
             raise UserError(f"this camera already has {MAX_ACTIVE_TOKENS} active upload tokens; "
                             "revoke one you no longer use first")
-        token_id = db.table("camera_tokens").insert({
+        token_id = insert_row(db, "camera_tokens", {
             "camera_id": camera_id, "token_sha256": _digest(secret), "label": label,
-            "created": to_db_time(utcnow()), "last_used": None, "revoked_at": None}).last_pk
+            "created": to_db_time(utcnow()), "last_used": None, "revoked_at": None})
     return get_token(db, token_id, owner_id), secret
 
 

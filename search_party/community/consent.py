@@ -165,7 +165,8 @@ def record_candidates(db: Database, lost_report_id: int, visits: Iterable[tuple[
         raise NotFound(f"lost report {lost_report_id} does not exist")
     held = db.execute("SELECT count(*) FROM matches WHERE lost_report_id = ? AND sighting_id IS NOT NULL",
                       [lost_report_id]).fetchone()[0]
-    new_ids, likely = [], dict.fromkeys(compared or {}, 0)
+    new_ids: list[int] = []
+    likely = dict.fromkeys(compared or {}, 0)
     for sighting_ids, score in visits:
         ids = [int(i) for i in sighting_ids]
         row = db.execute("SELECT camera_id FROM sightings WHERE id = ?", [ids[0]]).fetchone()
@@ -181,7 +182,7 @@ def record_candidates(db: Database, lost_report_id: int, visits: Iterable[tuple[
             "INSERT INTO matches (lost_report_id, sighting_id, camera_id, score, state, created, "
             "updated) VALUES (?, ?, ?, ?, 'candidate', ?, ?)",
             [lost_report_id, ids[0], row[0], float(score), now_text, now_text])
-        new_ids.append(cursor.lastrowid)
+        new_ids.append(int(cursor.lastrowid or 0))
         held += 1
     for camera_id, count in likely.items():
         activity.record(db, camera_id, lost_report_id, report[0], report[1], "scored",
@@ -385,6 +386,7 @@ def found_matches(db: Database, viewer_id: int, *, lost_report_id: int | None = 
     """Lost × found matches of one report, for that report's owner (lost) or reporter (found)."""
     if (lost_report_id is None) == (found_report_id is None):
         raise ValueError("give exactly one of lost_report_id and found_report_id")
+    param: int | None
     if lost_report_id is not None:
         _report_owned_by(db, lost_report_id, viewer_id)
         where, param = "m.lost_report_id = ?", lost_report_id

@@ -9,19 +9,15 @@ which is where every message lives anyway: e-mail only says "look in Search Part
 
 E-mails carry no other user's address, no exact camera location and no photo.
 
-SMTP settings (all optional; without SEARCH_PARTY_SMTP_HOST mail goes to the log):
-SEARCH_PARTY_SMTP_HOST, SEARCH_PARTY_SMTP_PORT (587 for starttls, 465 for ssl, else 25),
-SEARCH_PARTY_SMTP_TLS (starttls | ssl | none; default starttls), SEARCH_PARTY_SMTP_USER,
-SEARCH_PARTY_SMTP_PASSWORD, SEARCH_PARTY_SMTP_FROM (default search-party@localhost).
+SMTP settings (all optional; without SEARCH_PARTY_SMTP_HOST mail goes to the log) are the
+``smtp_*`` fields of search_party.config.Settings.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -29,12 +25,11 @@ from typing import Protocol
 
 from sqlite_utils import Database
 
-from search_party.errors import UserError
-from search_party.store.db import from_db_time, to_db_time, utcnow, write_transaction
+from search_party.config import Settings
+from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, write_transaction
 
 log = logging.getLogger(__name__)
 
-TLS_MODES = ("starttls", "ssl", "none")
 SMTP_TIMEOUT_S = 20
 
 
@@ -70,11 +65,11 @@ def notify(db: Database, user_id: int, kind: str, subject: str, body: str, *,
            conversation_id: int | None = None) -> int:
     """Put a message in the user's inbox (inside the caller's transaction); its e-mail follows
     with the next ``deliver_pending``.  Returns the notification id."""
-    return db.table("notifications").insert({
+    return insert_row(db, "notifications", {
         "user_id": user_id, "kind": kind, "subject": subject, "body": body,
         "match_id": match_id, "lost_report_id": lost_report_id,
         "conversation_id": conversation_id, "created": to_db_time(utcnow()),
-        "read_at": None, "email_status": "pending"}).last_pk
+        "read_at": None, "email_status": "pending"})
 
 
 def inbox(db: Database, user_id: int, *, unread_only: bool = False, limit: int = 200) -> list[Notification]:
@@ -100,41 +95,6 @@ def mark_read(db: Database, user_id: int, notification_id: int) -> None:
 # ---------------------------------------------------------------- e-mail
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    tls: str
-    username: str | None
-    password: str | None
-    sender: str
-
-
-def smtp_settings_from_env(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
-    """SMTP settings from the environment, or None when no host is set (mail goes to the log)."""
-    env = os.environ if env is None else env
-    host = env.get("SEARCH_PARTY_SMTP_HOST", "").strip()
-    if not host:
-        return None
-    tls = env.get("SEARCH_PARTY_SMTP_TLS", "starttls").strip().lower()
-    if tls not in TLS_MODES:
-        raise UserError(f"SEARCH_PARTY_SMTP_TLS={tls!r} must be one of {', '.join(TLS_MODES)}")
-    default_port = {"starttls": 587, "ssl": 465, "none": 25}[tls]
-    raw_port = env.get("SEARCH_PARTY_SMTP_PORT", "").strip()
-    try:
-        port = int(raw_port) if raw_port else default_port
-    except ValueError:
-        port = 0
-    if not 0 < port < 65536:
-        raise UserError(f"SEARCH_PARTY_SMTP_PORT={raw_port!r} must be a port number (1-65535)")
-    username = env.get("SEARCH_PARTY_SMTP_USER") or None
-    password = env.get("SEARCH_PARTY_SMTP_PASSWORD") or None
-    if (username is None) != (password is None):
-        raise UserError("set both SEARCH_PARTY_SMTP_USER and SEARCH_PARTY_SMTP_PASSWORD, or neither")
-    sender = env.get("SEARCH_PARTY_SMTP_FROM", "search-party@localhost").strip()
-    return SmtpSettings(host, port, tls, username, password, sender)
-
-
 class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str) -> str:
         """Deliver one message; returns the e-mail status to record ('sent' or 'logged')."""
@@ -152,36 +112,38 @@ class LogMailer:
 class SmtpMailer:
     """Sends through the configured SMTP server, one connection per message."""
 
-    def __init__(self, settings: SmtpSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings) -> None:
+        assert settings.smtp_host, "SmtpMailer needs SEARCH_PARTY_SMTP_HOST"
+        self.host, self.port, self.tls = settings.smtp_host, settings.effective_smtp_port, settings.smtp_tls
+        self.username = settings.smtp_user
+        self.password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
+        self.sender = settings.smtp_from
 
     def send(self, to: str, subject: str, body: str) -> str:
-        s = self.settings
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = s.sender, to, subject
+        message["From"], message["To"], message["Subject"] = self.sender, to, subject
         message.set_content(body)
-        if s.tls == "ssl":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=SMTP_TIMEOUT_S,
+        if self.tls == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=SMTP_TIMEOUT_S,
                                                     context=ssl.create_default_context())
         else:
-            client = smtplib.SMTP(s.host, s.port, timeout=SMTP_TIMEOUT_S)
+            client = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_S)
         with client:
-            if s.tls == "starttls":
+            if self.tls == "starttls":
                 client.starttls(context=ssl.create_default_context())
-            if s.username is not None:
-                client.login(s.username, s.password or "")
+            if self.username is not None:
+                client.login(self.username, self.password)
             client.send_message(message)
         return "sent"
 
 
-def mailer_from_env(env: Mapping[str, str] | None = None) -> Mailer:
-    settings = smtp_settings_from_env(env)
-    return SmtpMailer(settings) if settings else LogMailer()
+def mailer_for(settings: Settings) -> Mailer:
+    """Through SMTP when SEARCH_PARTY_SMTP_HOST is set, otherwise to the log."""
+    return SmtpMailer(settings) if settings.smtp_host else LogMailer()
 
 
-def deliver_pending(db: Database, mailer: Mailer | None = None, limit: int = 100) -> dict[str, int]:
+def deliver_pending(db: Database, mailer: Mailer, limit: int = 100) -> dict[str, int]:
     """E-mail up to ``limit`` inbox messages not yet e-mailed.  Returns counts per outcome."""
-    mailer = mailer or mailer_from_env()
     counts = {"sent": 0, "logged": 0, "failed": 0}
     rows = db.execute(
         "SELECT n.id, n.subject, n.body, u.email FROM notifications n JOIN users u ON u.id = n.user_id "

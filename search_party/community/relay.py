@@ -20,7 +20,7 @@ from sqlite_utils import Database
 from search_party.community import notifications
 from search_party.community.activity import first_upper
 from search_party.errors import Forbidden, NotFound, UserError
-from search_party.store.db import from_db_time, to_db_time, utcnow, write_transaction
+from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, write_transaction
 
 MAX_MESSAGE_CHARS = 4000
 
@@ -95,9 +95,9 @@ def start_conversation(db: Database, user_id: int, *, lost_report_id: int | None
             return _conversation(db, existing[0])
         if status != open_status:
             raise UserError(f"{what} has ended, so it takes no new messages")
-        conversation_id = db.table("conversations").insert({
+        conversation_id = insert_row(db, "conversations", {
             column: report_id, "owner_id": owner_id, "contact_id": user_id,
-            "created": to_db_time(utcnow())}).last_pk
+            "created": to_db_time(utcnow())})
         return _conversation(db, next(db.query("SELECT * FROM conversations WHERE id = ?",
                                                [conversation_id])))
 
@@ -135,9 +135,9 @@ def send_message(db: Database, conversation_id: int, sender_id: int, body: str,
         if existing:
             message_id = existing[0]
         else:
-            message_id = db.table("messages").insert({
+            message_id = insert_row(db, "messages", {
                 "conversation_id": conversation_id, "sender_id": sender_id, "body": text,
-                "submission_key": key, "created": to_db_time(utcnow()), "read_at": None}).last_pk
+                "submission_key": key, "created": to_db_time(utcnow()), "read_at": None})
             recipient = (conversation.contact_id if sender_id == conversation.owner_id
                          else conversation.owner_id)
             notifications.notify(

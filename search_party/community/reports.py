@@ -33,10 +33,10 @@ from sqlite_utils import Database
 from embeddings.detector import PetDetector
 from embeddings.embedder import Embedder, crop_box
 from embeddings.images import load_rgb
+from embeddings.redact import blurred_frame
 from search_party.community import consent, limits
 from search_party.community.accounts import approved_shelter
 from search_party.errors import Forbidden, ImageError, NotFound, UserError
-from search_party.ingest.sightings import blurred_frame
 from search_party.search import scoring
 from search_party.search.geofence import (
     MAX_RADIUS_M,
@@ -50,7 +50,7 @@ from search_party.search.geofence import (
     parse_radius_m,
 )
 from search_party.search.query_photos import QueryPhotos, query_from_photos
-from search_party.store.db import from_db_time, to_db_time, utcnow, write_transaction
+from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, write_transaction
 from search_party.store.storage import blob_to_vector, vector_to_blob
 
 SPECIES = ("dog", "cat")
@@ -151,7 +151,8 @@ def get_found_report(db: Database, report_id: int) -> FoundReport:
 
 def list_lost_reports(db: Database, *, owner_id: int | None = None,
                       status: str | None = None) -> list[LostReport]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if owner_id is not None:
         where.append("owner_id = ?")
         params.append(owner_id)
@@ -247,7 +248,7 @@ def _kept_image(rgb: np.ndarray, persons: list, box: tuple[float, float, float, 
     the crop's edge is blurred too), at most PHOTO_SIDE pixels, as a JPEG without metadata."""
     crop = crop_box(blurred_frame(rgb, persons), box, PHOTO_MARGIN)
     img = Image.fromarray(np.ascontiguousarray(crop))
-    img.thumbnail((PHOTO_SIDE, PHOTO_SIDE), Image.LANCZOS)
+    img.thumbnail((PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     img.save(out, format="JPEG", quality=PHOTO_QUALITY, optimize=True)
     return out.getvalue()
@@ -286,10 +287,10 @@ def _store_photos(db: Database, column: str, report_id: int, photos: list[PhotoQ
                   model_version: str) -> None:
     for position, photo in enumerate(photos):
         x1, y1, x2, y2 = (float(v) for v in photo.box)
-        photo_id = db.table("report_photos").insert({
+        photo_id = insert_row(db, "report_photos", {
             column: report_id, "position": position, "image": photo.image_jpeg,
-            "box_x1": x1, "box_y1": y1, "box_x2": x2, "box_y2": y2, "label": photo.label}).last_pk
-        db.table("query_vectors").insert({"photo_id": photo_id, "model_version": model_version,
+            "box_x1": x1, "box_y1": y1, "box_x2": x2, "box_y2": y2, "label": photo.label})
+        insert_row(db, "query_vectors", {"photo_id": photo_id, "model_version": model_version,
                                           "vector": vector_to_blob(photo.vector)})
 
 
@@ -326,13 +327,13 @@ def create_lost_report(db: Database, owner_id: int, *, pet_name: str, species: s
         if existing is not None:  # the twin request stored it while our models ran
             return get_lost_report(db, existing), False
         limits.take(db, owner_id, limits.SEARCH, now)
-        report_id = db.table("lost_reports").insert({
+        report_id = insert_row(db, "lost_reports", {
             "owner_id": owner_id, "pet_name": pet_name, "species": species,
             "description": description, "lat": point.lat, "lon": point.lon,
             "last_seen": to_db_time(last_seen), "radius_m": radius, "status": "active",
             "expires": to_db_time(now + expires_in), "scored_through": 0,
             "submission_key": key, "created": to_db_time(now), "updated": to_db_time(now),
-            "ended": None}).last_pk
+            "ended": None})
         _store_photos(db, "lost_report_id", report_id, accepted, embedder.version)
         _match_lost_against_found(db, report_id, embedder.version, now)
     return get_lost_report(db, report_id), True
@@ -438,12 +439,12 @@ def create_found_report(db: Database, reporter_id: int, *, species: str,
         if existing is not None:
             return get_found_report(db, existing), False
         limits.take(db, reporter_id, rate, now)
-        report_id = db.table("found_reports").insert({
+        report_id = insert_row(db, "found_reports", {
             "reporter_id": reporter_id, "source": "shelter" if as_shelter else "neighbour",
             "species": species, "description": description, "lat": point.lat, "lon": point.lon,
             "found_at": to_db_time(found_at), "status": "open",
             "expires": to_db_time(now + FOUND_OPEN_FOR), "submission_key": key,
-            "created": to_db_time(now), "updated": to_db_time(now)}).last_pk
+            "created": to_db_time(now), "updated": to_db_time(now)})
         _store_photos(db, "found_report_id", report_id, accepted, embedder.version)
         _match_found_against_lost(db, report_id, embedder.version, now)
     return get_found_report(db, report_id), True

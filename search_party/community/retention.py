@@ -11,7 +11,7 @@
   (the grace lets an expired search be renewed); found reports stop matching when they expire.
   The FAISS index file is brought in step right after, so no purged vector stays searchable.
 
-``run`` is what the worker's periodic task calls (search_party/jobs.py) and what
+``run`` is what the worker's periodic task calls (search_party/ingest/jobs.py) and what
 `search-party retention run` runs.
 """
 

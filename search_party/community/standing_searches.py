@@ -11,7 +11,7 @@ Sighting ids only grow (AUTOINCREMENT, and clips are stored one transaction at a
   it): each active search scores the new sightings inside its fence at once
   (matching.rescore_sighting); its hits are merged into visits by search_report's rule
   (scoring.merge_visits), and a visit that is the same as a sighting the search already matched
-  joins it instead of asking again (matching.same_visit);
+  joins it instead of asking again (matching.joins_visit);
 - the worker's periodic task runs the same catch-up, so a sighting stored by a worker that died
   before it could re-score is still scored: SQLite, not a message, says what is left to do.
 
@@ -100,7 +100,9 @@ def _score_new(db: Database, report: LostReport, through: int, now: datetime) ->
         [report.id])]
     fence = _fence(report)
     cameras = matching.fenced_cameras(db, fence)  # one fence, whatever the model version
-    visits, compared, scored = [], {}, 0
+    visits: list[tuple[tuple[int, ...], float]] = []
+    compared: dict[int, int] = {}
+    scored = 0
     versions = [r[0] for r in db.execute("SELECT DISTINCT model_version FROM sightings "
                                          "WHERE id > ? AND id <= ?", [report.scored_through, through])]
     for version in versions:
@@ -125,7 +127,7 @@ def _score_new(db: Database, report: LostReport, through: int, now: datetime) ->
         for visit in scoring.merge_visits(scored_hits, query.vectors,
                                           agree=scoring.same_visit_for(version)):
             same = tuple(m for m in matched
-                         if any(matching.same_visit(db, m, s) for s in visit.sighting_ids))
+                         if any(matching.joins_visit(db, m, s) for s in visit.sighting_ids))
             visits.append(((*visit.sighting_ids, *same), visit.score))
     visits.sort(key=lambda v: -v[1])
     new = consent.record_candidates(db, report.id, visits, compared=compared, now=now)

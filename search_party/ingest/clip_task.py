@@ -20,25 +20,24 @@ from pathlib import Path
 from search_party.community import standing_searches
 from search_party.config import Settings
 from search_party.errors import ImageError, ModelError, UserError
+from search_party.ingest.options import IngestOptions
 from search_party.ingest.pipeline import process_clip
 from search_party.ingest.spool import remove_spooled
 from search_party.store import storage
 from search_party.store.db import open_db
-from search_party.vision import load_models
+from search_party.vision import decode_threads, load_models
 
 log = logging.getLogger(__name__)
 
-TEST_PAUSE_ENV = "SEARCH_PARTY_TEST_PAUSE_BEFORE_COMMIT"
 TEST_PAUSE_SECONDS = 120
 
 
-def _test_pause_hook() -> Callable[[], None] | None:
-    marker = os.environ.get(TEST_PAUSE_ENV)
-    if not marker:
+def _test_pause_hook(marker: Path | None) -> Callable[[], None] | None:
+    if marker is None:
         return None
 
     def pause() -> None:
-        Path(marker).write_text(str(os.getpid()))
+        marker.write_text(str(os.getpid()))
         time.sleep(TEST_PAUSE_SECONDS)
 
     return pause
@@ -68,9 +67,11 @@ def run_clip(settings: Settings, clip_id: int, claim: str, *,
                 raise UserError("the clip's file is no longer in the spool folder (the upload was "
                                 "interrupted?); volunteer it again")
             models = load_models(settings)
+            options = IngestOptions(decode_threads=decode_threads(settings.threads))
             result = process_clip(spooled, start_time=clip.start_time, detector=models.detector,
-                                  embedder=models.embedder, progress=progress)
-            storage.save_clip_result(db, clip_id, result, claim, before_commit=_test_pause_hook())
+                                  embedder=models.embedder, options=options, progress=progress)
+            storage.save_clip_result(db, clip_id, result, claim,
+                                     before_commit=_test_pause_hook(settings.test_pause_before_commit))
             standing_searches.after_clip_stored(db, len(result.sightings))
             log.info("clip %d done in %.1f s: %d sighting(s)", clip_id, time.monotonic() - started,
                      len(result.sightings))

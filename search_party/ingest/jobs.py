@@ -2,10 +2,11 @@
 
 The queue only carries clip ids, and a clip id stands for one camera's content hash (the clips
 table holds each camera/sha256 pair once), so the task is idempotent per content.  The clips
-table, not the queue, is the source of truth for what still needs doing.  Huey removes a message when a worker takes it, so a worker killed mid-clip takes that
-message with it: that is why every worker start (and a periodic check while workers run) looks
-for clips left ``processing`` by a worker that is gone, puts them back to ``queued``, and enqueues
-every queued clip the queue does not hold.  Running a clip twice is harmless: a task first claims
+table, not the queue, is the source of truth for what still needs doing.  Huey removes a message
+when a worker takes it, so a worker killed mid-clip takes that message with it: that is why every
+worker start (and a periodic check while workers run) looks for clips left ``processing`` by a
+worker that is gone, puts them back to ``queued``, and enqueues every queued clip the queue does
+not hold.  Running a clip twice is harmless: a task first claims
 its clip (queued -> processing, one atomic UPDATE), a second task finds nothing to claim, and only
 the current claim may store a result.  A clip that has killed its worker ``max_attempts`` times is
 failed with a reason instead of crashing workers forever.
@@ -138,7 +139,7 @@ def make_queue(settings: Settings) -> JobQueue:
         with open_db(settings.db_path) as db:
             retention.run(db, index_path=settings.index_path)
             standing_searches.rescore_new_sightings(db)
-            notifications.deliver_pending(db)
+            notifications.deliver_pending(db, notifications.mailer_for(settings))
 
     @huey.on_startup(name="load_models")
     def load_models() -> None:

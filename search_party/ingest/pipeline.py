@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,39 +24,21 @@ import numpy as np
 
 from embeddings.detector import Shrunk
 from embeddings.embedder import crop_box
-from embeddings.onnx_session import default_threads
-from search_party.ingest.sightings import (
-    ClipResult,
-    IngestOptions,
-    IngestStats,
-    SightingDraft,
-    aggregate,
-    blurred_frame,
-    thumbnail_jpeg,
-    unit_rows,
-)
+from embeddings.redact import blurred_frame, thumbnail_jpeg
+from embeddings.vectors import aggregate, unit_rows
+from search_party.ingest.options import IngestOptions
 from search_party.ingest.stage_timer import StageTimer
 from search_party.ingest.tracking import CropCandidate, Track, Tracker, box_quality, crop_quality
 from search_party.ingest.video.decode import ClipInfo, probe_clip, upright_rgb
 from search_party.ingest.video.feed import FrameFeed
+from search_party.store.clip_results import ClipResult, IngestStats, SightingDraft
 
 if TYPE_CHECKING:
     from embeddings.detector import Box, Detection, PetDetector
     from embeddings.embedder import Embedder
 
-# onnxruntime threads for the detector that ingest loads.  One: on two cores a second thread
-# saves at most 4 ms of a 24 ms PicoDet-416 call and costs 8 ms or more of CPU, which the
-# decoder needs.
-DETECTOR_THREADS = 1
 # Skipping non-reference frames is worth it only when far more frames arrive than are looked at.
 SKIP_NONREF_FACTOR = 4
-
-
-def decode_threads() -> int:
-    """FFmpeg threads for the feed: every core (SEARCH_PARTY_THREADS) but the one the detector
-    works on.  On two cores that is one thread, which decodes with a quarter less CPU than
-    FFmpeg's own choice (frame threads), and no decoding thread fights the detector for its core."""
-    return max(1, default_threads() - DETECTOR_THREADS)
 
 
 def clip_start(info: ClipInfo, given: datetime | None) -> tuple[datetime, str]:
@@ -64,11 +46,11 @@ def clip_start(info: ClipInfo, given: datetime | None) -> tuple[datetime, str]:
     uploader (a naive time is taken as UTC), the container's creation time, or the file's
     modification time as the last resort."""
     if given is not None:
-        aware = given.replace(tzinfo=timezone.utc) if given.tzinfo is None else given
-        return aware.astimezone(timezone.utc), "given"
+        aware = given.replace(tzinfo=UTC) if given.tzinfo is None else given
+        return aware.astimezone(UTC), "given"
     if info.creation_time is not None:
         return info.creation_time, "container"
-    return datetime.fromtimestamp(os.stat(info.path).st_mtime, tz=timezone.utc), "file"
+    return datetime.fromtimestamp(os.stat(info.path).st_mtime, tz=UTC), "file"
 
 
 @dataclass(frozen=True)
@@ -98,7 +80,7 @@ class _ClipRun:
             max_gap_seconds=options.max_gap_seconds,
             motion_threshold=options.motion_threshold, motion_width=options.motion_width,
             skip_nonref=info.fps >= SKIP_NONREF_FACTOR * options.sample_fps,
-            prepare=self.prepare, decode_threads=decode_threads(),
+            prepare=self.prepare, decode_threads=options.decode_threads,
         )
 
     def prepare(self, frame: av.VideoFrame) -> _Look:
@@ -128,7 +110,7 @@ class _ClipRun:
         if not animals:
             return
         with self.timer("embed"):
-            vectors = unit_rows(self.embedder.embed([c.rgb for t in animals for c in t.crops]))
+            vectors = unit_rows(self.embedder.predict([c.rgb for t in animals for c in t.crops]))
         offset = 0
         for track in animals:
             self.animals.append((track, vectors[offset:offset + len(track.crops)]))
@@ -136,7 +118,7 @@ class _ClipRun:
 
     def look(self, seconds: float, look: _Look) -> None:
         with self.timer("detect"):
-            pets = self.detector.detect(look.shrunk)
+            pets = self.detector.predict(look.shrunk)
             if not pets:
                 return
             persons = self.detector.person_boxes(look.shrunk)  # the same forward pass
@@ -239,4 +221,4 @@ def process_clip(
         frames_corrupt=run.feed.counts.corrupt,
         tracks=run.tracks_ended,
     )
-    return ClipResult(drafts, stats, start_time=start, start_source=source, info=info)
+    return ClipResult(drafts, stats, start_time=start, start_source=source)

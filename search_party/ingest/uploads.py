@@ -23,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from sqlite_utils import Database
 
 from search_party.clip_types import VIDEO_EXTENSIONS
+from search_party.community import cameras
 from search_party.community.cameras import owned_camera
 from search_party.config import Settings
 from search_party.errors import NotFound, UserError
@@ -99,14 +100,14 @@ def _sweep_stale(uploads: Path) -> None:
             continue
 
 
-def receive_clip(settings: Settings, db: Database, camera_id: int, stream: BinaryIO, filename: str | None, *,
+def receive_clip(settings: Settings, db: Database, camera_id: int, stream: IO[bytes], filename: str | None, *,
                  start: datetime | None = None, modified: float | None = None,
                  enqueue: Callable[[int], None] | None = None) -> ClipStatus:
     """Register an uploaded clip for ``camera_id`` (already authorised by the caller) and queue
     it with ``enqueue(clip_id)`` if it is new (or had failed and is retried).  ``modified`` is the
     file's modification time in seconds since the epoch."""
     name = safe_clip_name(filename)
-    camera = storage.get_camera(db, camera_id)
+    camera = cameras.get_camera(db, camera_id)
     if not camera.opted_in:
         raise UserError("this camera is not opted in, so its clips are not accepted; opt it in "
                         "on its page first")
@@ -131,7 +132,7 @@ def receive_clip(settings: Settings, db: Database, camera_id: int, stream: Binar
     return describe(submission.clip, duplicate=not submission.needs_processing)
 
 
-def receive_owned_clip(settings: Settings, db: Database, camera_id: int, user_id: int, stream: BinaryIO,
+def receive_owned_clip(settings: Settings, db: Database, camera_id: int, user_id: int, stream: IO[bytes],
                        filename: str | None, **options) -> ClipStatus:
     """``receive_clip`` for a signed-in owner: the camera must be theirs."""
     owned_camera(db, camera_id, user_id)

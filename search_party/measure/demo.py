@@ -29,13 +29,15 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from embeddings.images import load_rgb
+from embeddings.redact import thumbnail_jpeg
+from embeddings.vectors import aggregate
 from search_party.community import accounts, cameras, consent, report_submission, reports
 from search_party.config import PROJECT_ROOT, Settings
 from search_party.errors import UserError
-from search_party.ingest.sightings import ClipResult, IngestStats, SightingDraft, aggregate, thumbnail_jpeg
 from search_party.search import scoring
 from search_party.search.geofence import Point, destination_point
 from search_party.store import storage
+from search_party.store.clip_results import ClipResult, IngestStats, SightingDraft
 from search_party.store.db import utcnow
 from search_party.vision import Models, load_models
 
@@ -84,7 +86,7 @@ def _fixture_sequence(identity: str, sequence: int) -> list[Path]:
 def _draft(models: Models, identity: str, sequence: int, filmed: datetime) -> SightingDraft:
     """One sighting of a fixture dog's sequence, made as ingest makes one from a track's crops."""
     crops = [load_rgb(p) for p in _fixture_sequence(identity, sequence)]
-    vectors = models.embedder.embed(crops)
+    vectors = models.embedder.predict(crops)
     best = max(crops, key=lambda c: c.shape[0] * c.shape[1])
     return SightingDraft(label="dog", first_time=filmed, last_time=filmed + timedelta(seconds=4 + len(crops)),
                          box=(0.0, 0.0, float(best.shape[1]), float(best.shape[0])), score=0.9,

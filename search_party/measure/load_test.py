@@ -40,17 +40,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image
+from pydantic import SecretStr
 
 from search_party import vision
-from search_party.community import accounts, camera_tokens, limits, reports, standing_searches
-from search_party.config import Settings
+from search_party.community import accounts, camera_tokens, cameras, limits, reports, standing_searches
+from search_party.config import ENV_PREFIX, Settings
 from search_party.errors import UserError
 from search_party.ingest.pipeline import process_clip
 from search_party.store import storage
@@ -224,17 +225,17 @@ def _seed(settings: Settings, clip_path: Path, searchers: int, answerers: int, u
     clip = clip_path.read_bytes()
     sha = hashlib.sha256(clip).hexdigest()
     with open_db(settings.db_path) as db:
-        cameras = []
+        placed = []
         for n in range(answerers + uploaders):
             email = f"neighbour{n}@load.invalid"
             owner = accounts.create_user(db, email, PASSWORD if n < answerers else None)
             lat, lon = PLACE[0] + 0.0015 * np.cos(n), PLACE[1] + 0.0025 * np.sin(n)
-            camera = storage.opt_in(db, storage.add_camera(db, owner.id, lat, lon, retention_days=30,
-                                                          name=f"camera {n}").id)
+            added = cameras.register_camera(db, owner.id, lat=lat, lon=lon, name=f"camera {n}")
+            camera = cameras.opt_in(db, added.id, owner.id)
             stored, _ = storage.create_clip(db, camera.id, sha, clip_path.name, len(clip))
             storage.claim_clip(db, stored.id, "load-test")
             storage.save_clip_result(db, stored.id, result, "load-test")
-            cameras.append((camera, email))
+            placed.append((camera, email))
         photo = _owner_photo(clip_path)
         for n in range(SEED_REPORTS):
             owner = accounts.create_user(db, f"seed{n}@load.invalid")
@@ -249,9 +250,9 @@ def _seed(settings: Settings, clip_path: Path, searchers: int, answerers: int, u
         for n in range(searchers):
             accounts.create_user(db, f"owner{n}@load.invalid", PASSWORD)
         tokens = [(camera.id, camera_tokens.create_token(db, camera.id, camera.owner_id, "load test")[1])
-                  for camera, _ in cameras[answerers:]]
+                  for camera, _ in placed[answerers:]]
     return _World(settings, clip, photo, [f"owner{n}@load.invalid" for n in range(searchers)],
-                  [email for _, email in cameras[:answerers]], tokens)
+                  [email for _, email in placed[:answerers]], tokens)
 
 
 def _free_port() -> int:
@@ -267,12 +268,10 @@ class _Server:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
-        env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(settings.data_dir),
-               "SEARCH_PARTY_DETECTOR": settings.detector, "SEARCH_PARTY_EMBEDDER": settings.embedder,
-               "SEARCH_PARTY_SECRET_KEY": secrets.token_hex(32), "SEARCH_PARTY_RATE_LIMITS": "off",
-               "SEARCH_PARTY_PUBLIC_URL": self.base}
-        for name in ("SEARCH_PARTY_DB", "SEARCH_PARTY_INDEX"):
-            env.pop(name, None)
+        served = settings.model_copy(update={"secret_key": SecretStr(secrets.token_hex(32)),
+                                             "rate_limits": False, "public_url": self.base})
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)},
+               **served.as_environment()}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "search_party.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--no-worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -392,10 +391,8 @@ def run_load(data_dir: Path, settings: Settings, *, seconds: float, clients: int
     work = Path(tempfile.mkdtemp(prefix="load-test-", dir=work_dir))
     server = None
     try:
-        scratch = replace(settings, data_dir=work / "data", db_file=None, index_file=None)
+        scratch = settings.moved_to(work / "data")
         scratch.prepare_dirs()
-        if settings.cache_dir.is_dir() and not scratch.cache_dir.exists():
-            scratch.cache_dir.symlink_to(settings.cache_dir.resolve(), target_is_directory=True)
         world = _seed(scratch, clip, roles["searchers"], roles["answerers"], roles["uploaders"])
         server = _Server(scratch, work / "server.log")
         server.wait_ready()
@@ -412,7 +409,8 @@ def run_load(data_dir: Path, settings: Settings, *, seconds: float, clients: int
         _report(searchers[0], world, made[0])
         searchers[0].samples.clear()
         deadline = time.monotonic() + seconds
-        threads = ([threading.Thread(target=_search_loop, args=(c, world, deadline, m)) for c, m in zip(searchers, made)]
+        threads = ([threading.Thread(target=_search_loop, args=(c, world, deadline, m))
+                    for c, m in zip(searchers, made)]
                    + [threading.Thread(target=_upload_loop, args=(c, world, cam, deadline, sent))
                       for c, (cam, _) in zip(uploaders, world.upload_cameras)]
                    + [threading.Thread(target=_answer_loop, args=(c, deadline, answered)) for c in answerers])

@@ -40,7 +40,7 @@ import io
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -50,23 +50,23 @@ import numpy as np
 from PIL import Image
 
 from embeddings.detector import DETECTORS, PetDetector
-from embeddings.embedder import crop_box
+from embeddings.embedder import CROP_MARGIN, crop_box
 from embeddings.images import load_image, load_rgb
 from embeddings.redact import blur_regions
+from embeddings.runtime import Runtime
 from search_party import vision
 from search_party.clip_types import VIDEO_EXTENSIONS
-from search_party.community import accounts, reports
+from search_party.community import accounts, cameras, reports
 from search_party.config import PROJECT_ROOT, Settings
 from search_party.errors import ImageError, UserError
 from search_party.ingest import clip_task, spool
-from search_party.ingest.sightings import IngestOptions
+from search_party.ingest.options import IngestOptions
 from search_party.ingest.tracking import box_iou
 from search_party.ingest.video.decode import decode_frames, probe_clip, upright_rgb
-from search_party.search.query_photos import CROP_MARGIN
 from search_party.store import storage
 from search_party.store.db import open_db, utcnow
 
-Box = Sequence[float]
+Box = tuple[float, float, float, float]
 Rect = tuple[int, int, int, int]  # left, top, right, bottom in pixels
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff")
@@ -156,11 +156,11 @@ class VectorCheck:
 
     @property
     def pet_is_a_person(self) -> bool:
-        return self.verified and self.person_iou >= SAME_OBJECT_IOU
+        return self.person_iou is not None and self.person_iou >= SAME_OBJECT_IOU
 
     @property
     def person_vector(self) -> bool:
-        return self.pet_is_a_person or (self.verified and self.person_share > PERSON_SHARE_LIMIT)
+        return self.pet_is_a_person or (self.person_share is not None and self.person_share > PERSON_SHARE_LIMIT)
 
 
 @dataclass
@@ -327,9 +327,9 @@ class _Eyes:
     """Ingest's detector, for the boxes ingest itself used, and every detector the project ships,
     for the person boxes the audit measures against."""
 
-    def __init__(self, ingest_detector: PetDetector) -> None:
+    def __init__(self, ingest_detector: PetDetector, runtime: Runtime) -> None:
         self.ingest = ingest_detector
-        self.reference = [ingest_detector] + [PetDetector.load(name) for name in DETECTORS
+        self.reference = [ingest_detector] + [PetDetector.load(name, runtime) for name in DETECTORS
                                               if name != ingest_detector.name]
 
     def persons(self, rgb: np.ndarray) -> list[Box]:
@@ -384,10 +384,11 @@ class _Eyes:
 def composed_image(source: Source, out: Path) -> Path:
     """The source image with its dog pasted into the lower left corner, as a PNG (every pixel
     real: the scene and the dog are both photos)."""
+    assert source.dog is not None, "only sources with a dog are composed"
     scene = load_image(source.path)
     dog = load_image(source.dog)
     height = max(16, round(scene.height * COMPOSITE_DOG_HEIGHT))
-    dog = dog.resize((max(16, round(dog.width * height / dog.height)), height), Image.LANCZOS)
+    dog = dog.resize((max(16, round(dog.width * height / dog.height)), height), Image.Resampling.LANCZOS)
     scene.paste(dog, (0, scene.height - height))
     scene.save(out, format="PNG")
     return out
@@ -397,7 +398,7 @@ def still_clip(image: Path, out: Path) -> Path:
     """A short H.264 clip panning slowly across a still image, so the motion test wakes the
     detector and a false track would travel, as footage of a real scene does."""
     still = load_image(image)
-    still.thumbnail((MAX_STILL_SIDE, MAX_STILL_SIDE), Image.LANCZOS)
+    still.thumbnail((MAX_STILL_SIDE, MAX_STILL_SIDE), Image.Resampling.LANCZOS)
     rgb = np.asarray(still)
     height, width = rgb.shape[:2]
     win_w, win_h = (int(width * (1 - STILL_CLIP_PAN)) // 2) * 2, (int(height * (1 - STILL_CLIP_PAN)) // 2) * 2
@@ -420,15 +421,13 @@ class _Scratch:
     """A throw-away Search Party instance: data folder, database, one opted-in camera."""
 
     def __init__(self, settings: Settings, work: Path) -> None:
-        self.settings = replace(settings, data_dir=work / "data", db_file=None, index_file=None)
+        self.settings = settings.moved_to(work / "data")
         self.settings.prepare_dirs()
-        cache = self.settings.cache_dir
-        if not cache.exists() and settings.cache_dir.is_dir():
-            cache.symlink_to(settings.cache_dir.resolve(), target_is_directory=True)  # exported models
         self.db = open_db(self.settings.db_path)
         owner = accounts.create_user(self.db, "camera-owner@audit.invalid")
-        camera = storage.add_camera(self.db, owner.id, *AUDIT_PLACE, retention_days=30, name="audit")
-        self.camera_id = storage.opt_in(self.db, camera.id).id
+        camera = cameras.register_camera(self.db, owner.id, lat=AUDIT_PLACE[0], lon=AUDIT_PLACE[1],
+                                         name="audit")
+        self.camera_id = cameras.opt_in(self.db, camera.id, owner.id).id
         self.models = vision.load_models(self.settings)
         self.clip_sources: dict[int, tuple[Path, str]] = {}
         self.reporters = 0
@@ -471,7 +470,7 @@ def _validate_photo(scratch: _Scratch, source: Source, photo: Path,
     return ImageOutcome(source.name, source.person_only, composite, True, "; ".join(reasons)), None
 
 
-def _find_frame(clip_path: Path, first: float, last: float, box: Sequence[float], thumbnail: bytes,
+def _find_frame(clip_path: Path, first: float, last: float, box: Box, thumbnail: bytes,
                 detector: PetDetector) -> np.ndarray | None:
     """The frame of the clip, between ``first`` and ``last`` seconds, that the sighting's best crop
     was cut from: frames are ranked by how much their crop at the stored box looks like the stored
@@ -488,11 +487,11 @@ def _find_frame(clip_path: Path, first: float, last: float, box: Sequence[float]
         if timed.seconds > last + 1e-3:
             break
         rgb = upright_rgb(timed.frame, info.rotation)
-        crop = Image.fromarray(np.ascontiguousarray(crop_box(rgb, box, margin))).resize(size, Image.BILINEAR)
+        crop = Image.fromarray(np.ascontiguousarray(crop_box(rgb, box, margin))).resize(size, Image.Resampling.BILINEAR)
         difference = float(np.abs(np.asarray(crop, np.float32) - stored).mean())
         closest = sorted([*closest, (difference, number, rgb)], key=lambda c: c[:2])[:FRAME_CANDIDATES]
     for _, _, rgb in closest:
-        if any(box_iou(pet.box, box) >= FRAME_MATCH_IOU for pet in detector.detect(rgb)):
+        if any(box_iou(pet.box, box) >= FRAME_MATCH_IOU for pet in detector.predict(rgb)):
             return rgb
     return None
 
@@ -504,6 +503,7 @@ def _check_sightings(scratch: _Scratch, eyes: _Eyes, composites: set[Path], repo
         for sighting in storage.list_sightings(scratch.db, clip_id=clip_id):
             thumbnail = storage.thumbnail(scratch.db, sighting.id)
             check = VectorCheck("sighting", name, clip_path in composites, sighting.label)
+            assert clip.start_time is not None, "a done clip has a start time"
             rgb = _find_frame(clip_path, (sighting.first_time - clip.start_time).total_seconds(),
                               (sighting.last_time - clip.start_time).total_seconds(), sighting.box,
                               thumbnail, eyes.ingest)
@@ -550,7 +550,7 @@ def run_audit(sources: Sequence[Source], settings: Settings, *, now: datetime | 
     work = Path(tempfile.mkdtemp(prefix="privacy-audit-", dir=work_dir))
     try:
         scratch = _Scratch(settings, work)
-        eyes = _Eyes(scratch.models.detector)
+        eyes = _Eyes(scratch.models.detector, scratch.settings.vision_runtime())
         report = AuditReport(detector=settings.detector, embedder=scratch.models.embedder.version)
         photos: dict[int, tuple[Path, Source]] = {}
         composites: set[Path] = set()
@@ -599,7 +599,7 @@ def _share(tally: PixelTally) -> str:
 
 
 def _largest(vectors: list[VectorCheck], kind: str) -> str:
-    shares = [v.person_share for v in vectors if v.kind == kind and v.verified]
+    shares = [v.person_share for v in vectors if v.kind == kind and v.person_share is not None]
     return f"{max(shares):.0%}" if shares else "none"
 
 

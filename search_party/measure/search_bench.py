@@ -14,8 +14,8 @@ The sightings are synthetic, but their vectors come from real embeddings: each i
 mixture of two real crop vectors of MPDD dogs (embedded with the real embedder) plus a little
 noise, so scores spread as real dog vectors do.  Every tenth dog is held out of the city and
 searched for, so a match is a look-alike, as it is for almost every sighting in a real fence
-(without the hold-out the city would hold thousands of near-copies of each lost dog).  Thumbnails are one small real JPEG
-shared by all rows and no per-crop vectors are stored: the search path reads neither.
+(without the hold-out the city would hold thousands of near-copies of each lost dog).  Thumbnails
+are one small real JPEG shared by all rows and no per-crop vectors are stored: the search path reads neither.
 
 Naive baseline: one FAISS search over *every* sighting (top ``NAIVE_K``), then the fence and
 window applied to those hits in SQL — the "search everything, then filter by distance" design,
@@ -30,13 +30,14 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sqlite_utils import Database
 
-from search_party.ingest.sightings import unit_rows
+from embeddings.vectors import unit_rows
 from search_party.search import geofence, matching
 from search_party.search.geofence import Point
 from search_party.search.query_photos import QueryPhotos
@@ -44,7 +45,7 @@ from search_party.store.db import open_db, to_db_time
 from search_party.store.index_kinds import new_index
 from search_party.store.vector_index import VectorIndex
 
-NOW = datetime(2025, 6, 30, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 CITY_CENTER = Point(52.2053, 0.1218)
 SEARCH_RADIUS_M = 2_000.0
 PHOTOS = 5
@@ -70,7 +71,7 @@ class CityShape:
 
 @dataclass
 class BenchStore:
-    db: object
+    db: Database
     index: VectorIndex
     city_radius_m: float
     cameras: int

@@ -16,7 +16,7 @@ Then time runs: clips arrive in time order and are stored in a real SQLite store
 (``storage.save_clip_result``); a report runs ``matching.find_candidates`` on the real FAISS
 index (synced from SQLite), and every sighting stored later is re-scored against the active
 searches (``matching.rescore_sighting``), joining a request already made when it is the same
-visit (``matching.same_visit``).  The crops are the sightings' crops and the owners' photos are
+visit (``matching.joins_visit``).  The crops are the sightings' crops and the owners' photos are
 the kept-back crops, embedded once with the real embedder; the folder's crops are already dog
 crops, so no detector runs (``query_from_photos`` is tested on its own).
 
@@ -32,19 +32,22 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from embeddings.embedder import Embedder
 from embeddings.images import load_rgb
+from embeddings.redact import thumbnail_jpeg
 from embeddings.reid_data import LabelledImage
-from search_party.ingest.sightings import ClipResult, IngestStats, SightingDraft, aggregate, thumbnail_jpeg
+from embeddings.vectors import aggregate
+from search_party.community import accounts
 from search_party.search import geofence, matching, scoring
 from search_party.search.geofence import Point
 from search_party.search.query_photos import MAX_PHOTOS, QueryPhotos
 from search_party.store import storage
+from search_party.store.clip_results import ClipResult, IngestStats, SightingDraft
 from search_party.store.db import open_db
 from search_party.store.index_kinds import new_index
 from search_party.store.vector_index import VectorIndex
@@ -63,7 +66,7 @@ CROPS_PER_SIGHTING = 4  # the pipeline keeps this many crops per track
 MAX_STOPS = 8  # a dog with more sequences is filmed at its first 8 stops only
 FRAGMENT_GAP = timedelta(seconds=8)  # between the sightings one visit is split into
 UPLOAD_DELAY = timedelta(minutes=5)  # a clip is stored this long after it was filmed
-EPOCH = datetime(2025, 6, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -182,10 +185,11 @@ def embed_folder(items: list[LabelledImage], embedder: Embedder,
                  progress: Callable[[int, int], None] | None = None,
                  batch: int = 128) -> EmbeddedFolder:
     """Embed every image (in batches, so memory stays small at any size)."""
-    vectors, thumbnails = [], []
+    vectors: list[np.ndarray] = []
+    thumbnails: list[bytes] = []
     for start in range(0, len(items), batch):
         crops = [load_rgb(it.path) for it in items[start:start + batch]]
-        vectors.append(embedder.embed(crops))
+        vectors.append(embedder.predict(crops))
         thumbnails.extend(thumbnail_jpeg(c, []) for c in crops)
         if progress is not None:
             progress(min(start + batch, len(items)), len(items))
@@ -249,7 +253,7 @@ def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
     ``index_kind`` (``index_kinds``), flat being what ``vector_index`` builds at this size."""
     threshold = scoring.threshold_for(data.model_version) if threshold is None else threshold
     db = open_db(workdir / "search_eval.db")
-    owner = storage.add_user(db, "neighbours@example.org")
+    owner = accounts.create_user(db, "neighbours@example.org")
     with db.conn:  # one transaction for the cameras: the simulation's set-up, not what it measures
         db.conn.executemany(
             "INSERT INTO cameras (owner_id, name, lat, lon, opted_in, opted_in_at, paused, "
@@ -296,7 +300,7 @@ def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
         for sighting_id in ids:
             for hit in matching.rescore_sighting(db, sighting_id, standing, threshold=threshold):
                 mine = requests[hit.search_id]
-                joined = next((r for r in mine if matching.same_visit(db, r.best, sighting_id)), None)
+                joined = next((r for r in mine if matching.joins_visit(db, r.best, sighting_id)), None)
                 if joined is not None:
                     joined.sighting_ids.add(sighting_id)
                 elif len(mine) < scoring.MAX_ASKS_PER_SEARCH:
@@ -306,7 +310,7 @@ def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
     searches = len(hood.walks)
     hit1 = hit5 = asks = false_asks = 0
     found = findable = 0
-    scores = []
+    scores: list[tuple[float, bool]] = []
     for d in range(searches):
         mine = requests[d]
         own = [bool(r.sighting_ids & true_ids[d]) for r in mine]
@@ -321,7 +325,8 @@ def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
     return SearchEvalResult(
         searches=searches, hit1=hit1 / max(searches, 1), hit5=hit5 / max(searches, 1),
         asks_per_search=asks / max(searches, 1), recall=found / max(findable, 1),
-        threshold=threshold, false_asks_per_search=false_asks / max(searches, 1), model_version=data.model_version, dogs=searches,
+        threshold=threshold, false_asks_per_search=false_asks / max(searches, 1),
+        model_version=data.model_version, dogs=searches,
         cameras=len(hood.cameras), sightings=all_true,
         in_fence_share=in_fence / max(all_true, 1), scores=scores)
 

@@ -15,8 +15,11 @@ hundred homes or so, and it is still fine enough for a pet owner to know which s
 Resolution 8 (~530 m edge, ~0.7 km²) is as wide as the default 1 km search itself and would say
 little; resolution 10 (~76 m edge) would often single out one house.
 
-Whether a camera lies inside a search's fence is decided on its exact point (the geofence must be
-exact); what a searcher is told of that is the matching core's concern (only shared sightings).
+Whether a camera lies inside a search's fence is decided on this same public area, by its cell's
+centre (``search.matching.fenced_cameras``), never on the exact point: otherwise whether a small
+search reached a camera would place it inside its cell, finer than anyone but its owner may know.
+``CELL_REACH_M`` is how far a cell's centre can lie from any point in it, by which the fence's
+SQL prefilter is widened.
 
 Storage may keep the cell id beside a camera's exact location (``coarse_cell``) and build what it
 shows from ``area_of_cell``, without reading the exact point at all.

@@ -215,7 +215,7 @@ def rescore_sighting(db: Database, sighting_id: int, searches: Iterable[Standing
     A search scores the sighting only if its camera is opted in, not paused and (by its coarse
     area's centre) inside the search's fence, the sighting ended after the search's window
     start, and species and model agree; ``threshold`` defaults to the model's calibrated one.  Whether the hit joins a
-    candidate the search already has is ``same_visit`` (one visit, one request).
+    candidate the search already has is ``joins_visit`` (one visit, one request).
     """
     row = db.execute(
         "SELECT s.camera_id, s.last_time, s.label, s.model_version, s.vector, c.lat, c.lon, "
@@ -240,9 +240,10 @@ def rescore_sighting(db: Database, sighting_id: int, searches: Iterable[Standing
     return sorted(hits, key=lambda h: (-h.score, h.search_id))
 
 
-def same_visit(db: Database, sighting_a: int, sighting_b: int) -> bool:
-    """Whether two stored sightings are one dog's one visit to one camera (``scoring``), so a
-    standing search's new hit joins the candidate it already asked about."""
+def joins_visit(db: Database, sighting_a: int, sighting_b: int) -> bool:
+    """Whether two stored sightings are one dog's one visit to one camera (``scoring.same_visit``
+    on their stored vectors), so a standing search's new hit joins the candidate it already asked
+    about."""
     rows = {s.id: s for s in scored_sightings(db, np.array([sighting_a, sighting_b]), np.zeros(2))}
     if len(rows) != len({sighting_a, sighting_b}):
         raise NotFound(f"sighting {sighting_a} or {sighting_b} does not exist")

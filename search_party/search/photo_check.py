@@ -37,7 +37,7 @@ def check_photo(photo: ImageSource, species: str, detector: PetDetector) -> Phot
     if species not in SPECIES:
         raise UserError(f"species {species!r} is not supported: report a dog or a cat")
     rgb = load_rgb(photo)
-    found = detector.detect(rgb)
+    found = detector.predict(rgb)
     wanted = [d for d in found if d.label == species]
     height, width = rgb.shape[:2]
     if wanted:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embeddings.embedder import crop_box
+from embeddings.embedder import CROP_MARGIN, crop_box
 from embeddings.images import ImageSource, load_rgb
 from embeddings.redact import blur_beside
+from embeddings.vectors import unit_rows
 from search_party.errors import ImageError, UserError
-from search_party.ingest.sightings import IngestOptions, unit_rows
 from search_party.search.scoring import query_vector
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 Box = tuple[float, float, float, float]
 SPECIES = ("dog", "cat")
 MAX_PHOTOS = 5
-# The same margin as a camera's crops, so a photo and a sighting of one dog are framed alike.
-CROP_MARGIN = IngestOptions().crop_margin
 
 
 @dataclass(frozen=True)
@@ -83,9 +81,9 @@ def query_from_photos(images: Sequence[ImageSource | np.ndarray], detector: PetD
                 rgb = load_rgb(image)
             except ImageError as exc:
                 raise ImageError(f"photo {number}: {exc}") from None
-        found = [d for d in detector.detect(rgb) if d.label == species]
+        found = [d for d in detector.predict(rgb) if d.label == species]
         if not found:
-            others = sorted({d.label for d in detector.detect(rgb)})
+            others = sorted({d.label for d in detector.predict(rgb)})
             seen = f" (it seems to show a {' and a '.join(others)})" if others else ""
             raise UserError(f"no {species} found in photo {number}{seen} — try one where the "
                             f"{species} is clearly visible")
@@ -96,6 +94,6 @@ def query_from_photos(images: Sequence[ImageSource | np.ndarray], detector: PetD
             rgb = blur_beside(rgb, persons, keep=box)
         crops.append(crop_box(rgb, box, CROP_MARGIN))
         boxes.append(box)
-    vectors = unit_rows(embedder.embed(crops))
+    vectors = unit_rows(embedder.predict(crops))
     return QueryPhotos(species=species, vectors=vectors, model_version=embedder.version,
                        boxes=tuple(boxes), person_boxes=tuple(people))

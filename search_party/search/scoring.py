@@ -3,7 +3,7 @@
 The score
 ---------
 A report's photos are embedded one by one; a sighting holds the vectors of its best crops and
-their aggregate (the normalised mean of the unit crop vectors, ``sightings.aggregate``).  The
+their aggregate (the normalised mean of the unit crop vectors, ``embeddings.vectors.aggregate``).  The
 score is the cosine between the two aggregates::
 
     score = cos(mean_i p_i, mean_j c_j) = sum_ij (p_i . c_j) / (|sum_i p_i| |sum_j c_j|)
@@ -69,8 +69,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from embeddings.vectors import aggregate
 from search_party.errors import ModelError
-from search_party.ingest.sightings import aggregate
 
 # Calibrated thresholds per embedder family, the middle part of an Embedder.version
 # ("lite0-<family>-<weights key>"); see the module docstring for how.

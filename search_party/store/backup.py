@@ -31,7 +31,8 @@ from pathlib import Path
 
 from search_party.config import Settings
 from search_party.errors import UserError
-from search_party.store.db import MIGRATIONS, open_db, to_db_time, utcnow
+from search_party.store.db import open_db, to_db_time, utcnow
+from search_party.store.migrations import MIGRATIONS
 from search_party.store.vector_index import VectorIndex
 
 SQLITE_HEADER = b"SQLite format 3\x00"

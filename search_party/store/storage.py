@@ -1,11 +1,12 @@
-"""The storage API: users, cameras, clips and sightings, read and written through sqlite-utils.
+"""The storage API of ingest's records: clips and their sightings, read and written through
+sqlite-utils.  (Accounts, cameras and reports are kept by the community modules that own them.)
 
 Rules this module keeps:
+- a clip is registered only for a camera that is opted in and not paused;
 - a clip's sightings appear in one transaction together with its ``done`` status, so a crash
   mid-clip leaves nothing visible;
 - only the holder of a clip's current claim may finish it (a worker that was presumed dead and
   wakes up later cannot store a second copy);
-- opting a camera out deletes its clips, sightings, thumbnails and vectors in one statement;
 - vectors are little-endian float32 blobs, one per sighting plus one per kept crop.
 """
 
@@ -22,11 +23,10 @@ import numpy as np
 from sqlite_utils import Database
 
 from search_party.errors import NotFound, UserError
-from search_party.ingest.sightings import ClipResult, IngestStats
-from search_party.store.db import from_db_time, to_db_time, utcnow, write_transaction
+from search_party.store.clip_results import ClipResult, IngestStats
+from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, write_transaction
 
 CLIP_STATUSES = ("queued", "processing", "done", "failed")
-ROLES = ("resident", "shelter", "admin")
 Box = tuple[float, float, float, float]
 
 
@@ -52,28 +52,6 @@ def blob_to_vector(blob: bytes) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    email: str
-    role: str
-    created: datetime
-
-
-@dataclass(frozen=True)
-class Camera:
-    id: int
-    owner_id: int
-    name: str
-    lat: float
-    lon: float
-    opted_in: bool
-    opted_in_at: datetime | None
-    paused: bool
-    retention_days: int
-    created: datetime
 
 
 @dataclass(frozen=True)
@@ -116,19 +94,6 @@ def time_or_none(text: str | None) -> datetime | None:
     return from_db_time(text) if text else None
 
 
-def _user(row: dict) -> User:
-    return User(id=row["id"], email=row["email"], role=row["role"], created=from_db_time(row["created"]))
-
-
-def _camera(row: dict) -> Camera:
-    return Camera(
-        id=row["id"], owner_id=row["owner_id"], name=row["name"], lat=row["lat"], lon=row["lon"],
-        opted_in=bool(row["opted_in"]), opted_in_at=time_or_none(row["opted_in_at"]),
-        paused=bool(row["paused"]), retention_days=row["retention_days"],
-        created=from_db_time(row["created"]),
-    )
-
-
 def _clip(row: dict) -> Clip:
     return Clip(
         id=row["id"], camera_id=row["camera_id"], sha256=row["sha256"], filename=row["filename"],
@@ -161,89 +126,6 @@ def _one(db: Database, sql: str, params: Sequence, what: str) -> dict:
     return rows[0]
 
 
-# ---------------------------------------------------------------- users
-
-
-def add_user(db: Database, email: str, role: str = "resident") -> User:
-    email = email.strip()
-    if "@" not in email:
-        raise UserError(f"{email!r} is not an email address")
-    if role not in ROLES:
-        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    with write_transaction(db):
-        db.table("users").insert({"email": email, "role": role, "created": to_db_time(utcnow())},
-                                 ignore=True)
-    return get_user_by_email(db, email)
-
-
-def get_user(db: Database, user_id: int) -> User:
-    return _user(_one(db, "SELECT * FROM users WHERE id = ?", [user_id], f"user {user_id}"))
-
-
-def get_user_by_email(db: Database, email: str) -> User:
-    return _user(_one(db, "SELECT * FROM users WHERE email = ?", [email.strip()], f"user {email}"))
-
-
-# ---------------------------------------------------------------- cameras
-
-
-def add_camera(db: Database, owner_id: int, lat: float, lon: float, *, retention_days: int,
-               name: str = "") -> Camera:
-    """A new camera, opted out: nothing from it is processed until its owner opts it in."""
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise UserError(f"({lat}, {lon}) is not a place on Earth: latitude -90..90, longitude -180..180")
-    if retention_days < 1:
-        raise UserError(f"retention_days must be at least 1, got {retention_days}")
-    get_user(db, owner_id)
-    with write_transaction(db):
-        camera_id = db.table("cameras").insert({
-            "owner_id": owner_id, "name": name, "lat": lat, "lon": lon, "opted_in": 0,
-            "opted_in_at": None, "paused": 0, "retention_days": retention_days,
-            "created": to_db_time(utcnow()),
-        }).last_pk
-    return get_camera(db, camera_id)
-
-
-def get_camera(db: Database, camera_id: int) -> Camera:
-    return _camera(_one(db, "SELECT * FROM cameras WHERE id = ?", [camera_id], f"camera {camera_id}"))
-
-
-def list_cameras(db: Database, owner_id: int | None = None) -> list[Camera]:
-    if owner_id is None:
-        rows = db.query("SELECT * FROM cameras ORDER BY id")
-    else:
-        rows = db.query("SELECT * FROM cameras WHERE owner_id = ? ORDER BY id", [owner_id])
-    return [_camera(r) for r in rows]
-
-
-def opt_in(db: Database, camera_id: int) -> Camera:
-    """The owner's explicit consent for this camera; the time it was given is kept."""
-    camera = get_camera(db, camera_id)
-    if not camera.opted_in:
-        with write_transaction(db):
-            db.execute("UPDATE cameras SET opted_in = 1, opted_in_at = ? WHERE id = ?",
-                       [to_db_time(utcnow()), camera_id])
-    return get_camera(db, camera_id)
-
-
-def opt_out(db: Database, camera_id: int) -> int:
-    """Withdraw consent: the camera's clips, sightings, thumbnails and vectors are deleted at once
-    (in one transaction, by cascade).  Returns how many sightings were deleted."""
-    get_camera(db, camera_id)
-    with write_transaction(db):
-        deleted = db.execute("SELECT count(*) FROM sightings WHERE camera_id = ?", [camera_id]).fetchone()[0]
-        db.execute("DELETE FROM clips WHERE camera_id = ?", [camera_id])
-        db.execute("UPDATE cameras SET opted_in = 0, opted_in_at = NULL WHERE id = ?", [camera_id])
-    return deleted
-
-
-def set_paused(db: Database, camera_id: int, paused: bool) -> Camera:
-    get_camera(db, camera_id)
-    with write_transaction(db):
-        db.execute("UPDATE cameras SET paused = ? WHERE id = ?", [int(paused), camera_id])
-    return get_camera(db, camera_id)
-
-
 # ---------------------------------------------------------------- clips
 
 
@@ -257,22 +139,25 @@ def create_clip(db: Database, camera_id: int, sha256: str, filename: str, size_b
     returns the file name kept with the clip; if it fails, no clip is registered."""
     now = to_db_time(utcnow())
     with write_transaction(db):
-        camera = get_camera(db, camera_id)
-        if not camera.opted_in:
+        camera = db.execute("SELECT opted_in, paused FROM cameras WHERE id = ?", [camera_id]).fetchone()
+        if camera is None:
+            raise NotFound(f"camera {camera_id} does not exist")
+        opted_in, paused = camera
+        if not opted_in:
             raise UserError(f"camera {camera_id} is not opted in, so its clips are not processed; "
                             f"its owner can opt it in with `search-party camera opt-in {camera_id}`")
-        if camera.paused:
+        if paused:
             raise UserError(f"camera {camera_id} is paused; resume it before volunteering clips")
         existing = find_clip(db, camera_id, sha256)
         if existing is not None:
             return existing, False
-        clip_id = db.table("clips").insert({
+        clip_id = insert_row(db, "clips", {
             "camera_id": camera_id, "sha256": sha256, "filename": filename,
             "size_bytes": size_bytes, "status": "queued",
             "start_time": to_db_time(start_time) if start_time else None,
             "start_source": "given" if start_time else None,
             "created": now, "updated": now,
-        }).last_pk
+        })
         if spool is not None:
             db.execute("UPDATE clips SET spool_name = ? WHERE id = ?", [spool(clip_id), clip_id])
     return get_clip(db, clip_id), True
@@ -288,7 +173,8 @@ def find_clip(db: Database, camera_id: int, sha256: str) -> Clip | None:
 
 
 def list_clips(db: Database, camera_id: int | None = None, status: str | None = None) -> list[Clip]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if camera_id is not None:
         where.append("camera_id = ?")
         params.append(camera_id)
@@ -343,7 +229,8 @@ def fail_clip(db: Database, clip_id: int, reason: str, claim: str | None = None)
     """Mark the clip failed with a reason a person can read.  With ``claim``, only if that claim
     still holds the clip.  A failed clip has no sightings: they are only ever written together
     with the ``done`` status."""
-    condition, params = "id = ? AND status IN ('queued', 'processing')", [clip_id]
+    condition = "id = ? AND status IN ('queued', 'processing')"
+    params: list[object] = [clip_id]
     if claim is not None:
         condition, params = "id = ? AND status = 'processing' AND claimed_by = ?", [clip_id, claim]
     with write_transaction(db):
@@ -375,17 +262,17 @@ def save_clip_result(db: Database, clip_id: int, result: ClipResult, claim: str,
         camera_id = db.execute("SELECT camera_id FROM clips WHERE id = ?", [clip_id]).fetchone()[0]
         for draft in result.sightings:
             x1, y1, x2, y2 = (float(v) for v in draft.box)
-            sighting_id = db.table("sightings").insert({
+            sighting_id = insert_row(db, "sightings", {
                 "camera_id": camera_id, "clip_id": clip_id, "label": draft.label,
                 "first_time": to_db_time(draft.first_time), "last_time": to_db_time(draft.last_time),
                 "box_x1": x1, "box_y1": y1, "box_x2": x2, "box_y2": y2,
                 "score": float(draft.score), "thumbnail": bytes(draft.thumbnail_jpeg),
                 "vector": vector_to_blob(draft.vector), "model_version": draft.model_version,
                 "created": now,
-            }).last_pk
+            })
             crops = np.asarray(draft.crop_vectors, dtype=np.float32).reshape(-1, np.size(draft.vector))
             db.table("sighting_crops").insert_all(
-                ({"sighting_id": sighting_id, "vector": vector_to_blob(v)} for v in crops))
+                {"sighting_id": sighting_id, "vector": vector_to_blob(v)} for v in crops)
             ids.append(sighting_id)
         start = result.start_time
         db.execute(
@@ -412,7 +299,8 @@ def list_sightings(db: Database, *, camera_ids: Iterable[int] | None = None,
                    model_version: str | None = None) -> list[Sighting]:
     """Sightings, oldest first, optionally only from some cameras, one clip, ending at or after
     ``since``, or made by one model version."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if camera_ids is not None:
         cams = list(camera_ids)
         if not cams:

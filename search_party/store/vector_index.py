@@ -63,7 +63,7 @@ class Plan:
     kind: str  # "flat" or "sq8" (index_kinds.INDEX_KINDS)
 
     @staticmethod
-    def for_size(count: int, flat_limit: int = FLAT_LIMIT) -> "Plan":
+    def for_size(count: int, flat_limit: int = FLAT_LIMIT) -> Plan:
         return Plan("flat" if count <= flat_limit else "sq8")
 
 
@@ -117,7 +117,7 @@ class VectorIndex:
 
     @classmethod
     def open(cls, db: Database, path: Path | str, model_version: str, dim: int, *,
-             flat_limit: int = FLAT_LIMIT) -> "VectorIndex":
+             flat_limit: int = FLAT_LIMIT) -> VectorIndex:
         """The index for ``model_version``, current with the database (see the module notes)."""
         path = Path(path)
         try:
@@ -132,7 +132,7 @@ class VectorIndex:
 
     @classmethod
     def refresh(cls, db: Database, path: Path | str, *,
-                flat_limit: int = FLAT_LIMIT) -> "VectorIndex | None":
+                flat_limit: int = FLAT_LIMIT) -> VectorIndex | None:
         """Bring an existing index file in step with the database without loading a model: after
         an opt-out or an erasure, so deleted vectors leave the file at once.  A file that cannot
         be read is deleted (it is only a cache; the next search rebuilds it)."""
@@ -145,7 +145,7 @@ class VectorIndex:
         return cls.open(db, path, header["model_version"], header["dim"], flat_limit=flat_limit)
 
     @classmethod
-    def _load(cls, path: Path, model_version: str, dim: int, flat_limit: int) -> "VectorIndex":
+    def _load(cls, path: Path, model_version: str, dim: int, flat_limit: int) -> VectorIndex:
         header, body = _read(path)
         try:
             count = int(header["count"])
@@ -274,7 +274,7 @@ class VectorIndex:
                 allowed = np.fromiter(allowed_ids, dtype=np.int64)
                 if len(allowed) == 0:
                     return empty
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
             if self.index.ntotal == 0:
                 return empty
             scores, ids = self.index.search(queries, k, params=params)

@@ -9,9 +9,9 @@ variable-frame-rate clips get true times, and lets FFmpeg skip frames nothing el
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -119,8 +119,8 @@ def _creation_time(container: av.container.InputContainer,
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    when = when.astimezone(timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
     # Muxers that were never told a date write 1904 or 1970: that is "unknown", not a time.
     return when if when.year >= 2000 else None
 
@@ -184,7 +184,9 @@ def _scan_packets(name: str, stream: av.VideoStream,
                 rotation = _upright_rotation(frames[0].rotation)
     except (av.error.FFmpegError, OSError) as exc:
         raise _damaged(name, exc) from None
-    span = float((last - first) * stream.time_base) if count and last > first else 0.0
+    tick = stream.time_base
+    assert tick is not None, "FFmpeg gives every stream a time base"
+    span = float((last - first) * tick) if count and last > first else 0.0
     return count, span, rotation
 
 
@@ -246,7 +248,7 @@ def probe_clip(
 
 
 def decode_frames(info: ClipInfo, *, skip_nonref: bool = False,
-                  threads: int = 0) -> Iterator[TimedFrame]:
+                  threads: int = 0) -> Generator[TimedFrame, None, None]:
     """Every frame of a probed clip, in display order, timed from its own PTS.
 
     ``skip_nonref`` lets FFmpeg drop frames that no other frame refers to (most B-frames): they
@@ -261,6 +263,8 @@ def decode_frames(info: ClipInfo, *, skip_nonref: bool = False,
         if skip_nonref:
             stream.codec_context.skip_frame = "NONREF"
         base = stream.start_time
+        tick = stream.time_base
+        assert tick is not None, "FFmpeg gives every stream a time base"
         step = 1.0 / info.fps if info.fps > 0 else 0.0
         previous = -step
         try:
@@ -270,7 +274,7 @@ def decode_frames(info: ClipInfo, *, skip_nonref: bool = False,
                 else:
                     if base is None:
                         base = frame.pts
-                    seconds = max(0.0, float((frame.pts - base) * stream.time_base))
+                    seconds = max(0.0, float((frame.pts - base) * tick))
                 previous = seconds
                 yield TimedFrame(seconds, frame)
         except (av.error.FFmpegError, OSError) as exc:
@@ -291,7 +295,7 @@ def small_grey(frame: av.VideoFrame, width: int) -> np.ndarray:
         return frame.reformat(width=width, height=height, format="gray",
                               interpolation="AREA").to_ndarray()
     plane = frame.planes[0]
-    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    luma = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
     step = max(1, frame.width // (2 * width))
     samples = luma[:frame.height:step, :frame.width:step]
     h, w = samples.shape[0] // 2 * 2, samples.shape[1] // 2 * 2
@@ -301,7 +305,7 @@ def small_grey(frame: av.VideoFrame, width: int) -> np.ndarray:
 
 def upright_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:
     """The full-resolution frame as H×W×3 uint8 RGB, turned upright as a player would show it."""
-    rgb = frame.to_ndarray(format="rgb24")
+    rgb: np.ndarray = frame.to_ndarray(format="rgb24")
     if rotation:
         rgb = np.ascontiguousarray(np.rot90(rgb, rotation // 90))
     return rgb

@@ -8,7 +8,7 @@ run: setup
 	.venv/bin/search-party serve
 
 test: setup
-	bash scripts/browser.sh
+	bash scripts/system_packages.sh
 	.venv/bin/python -m pytest
 
 lint: setup

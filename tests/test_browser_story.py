@@ -63,7 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`search-party serve` (web server + worker) on a free port, in a session of its own so
     both processes are stopped together."""
     if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: run scripts/browser.sh (make test does)")
+        pytest.fail("Chromium is missing: run scripts/system_packages.sh (make test does)")
     data_dir = tmp_path_factory.mktemp("story") / "data"
     settings_for(data_dir)  # shares the exported ImageNet embedder with the other tests
     port = _free_port()

@@ -119,8 +119,9 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def runner(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
-    """``runner(*args, ok=True)``: `search-party ARGS` run in this process on ``settings``'s data
-    folder (with ``ok``, a non-zero exit fails the test and exceptions are not swallowed)."""
+    """``runner(*args, ok=True, input=None)``: `search-party ARGS` run in this process on
+    ``settings``'s data folder, ``input`` on its standard input (with ``ok``, a non-zero exit
+    fails the test and exceptions are not swallowed)."""
     from search_party.cli import cli
 
     for name in [n for n in os.environ if n.startswith("SEARCH_PARTY_") and n != MODEL_CACHE]:
@@ -129,8 +130,8 @@ def runner(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
         monkeypatch.setenv(name, value)
     invoker = CliRunner()
 
-    def run(*args: str, ok: bool = True) -> Result:
-        result = invoker.invoke(cli, list(args), catch_exceptions=not ok)
+    def run(*args: str, ok: bool = True, input: str | None = None) -> Result:
+        result = invoker.invoke(cli, list(args), catch_exceptions=not ok, input=input)
         if ok:
             assert result.exit_code == 0, result.output
         return result

@@ -49,9 +49,13 @@ def account(app: Flask, email: str, *, role: str = "resident", display_name: str
 
 
 def client_for(app: Flask, user_id: int) -> FlaskClient:
+    from web.access import SignedInUser
+
+    with db_of(app) as db:
+        session_id = SignedInUser(accounts.get_account(db, user_id)).get_id()
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
+        session["_user_id"] = session_id
         session["_fresh"] = True
     return client
 

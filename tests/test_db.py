@@ -88,3 +88,61 @@ def test_times_are_stored_as_sortable_utc_text():
     assert later > text
     with pytest.raises(ValueError, match="no timezone"):  # tried: a naive datetime
         dbm.to_db_time(datetime(2025, 6, 1, 10, 30))
+
+
+def _schema_7_database(path):
+    """A database as schema 7 left it, with an account of every kind and rows that point at them."""
+    db = dbm.open_db(path, migrate=False)
+    dbm.apply_migrations(db, [m for m in dbm.MIGRATIONS if m.version <= 7])
+    t = "2025-06-01T08:00:00.000000Z"
+    for n, (email, role) in enumerate([("a@example.org", "resident"), ("s@example.org", "shelter"),
+                                       ("z@example.org", "resident")], start=1):
+        db.execute("INSERT INTO users (id, email, role, created, display_name) VALUES (?, ?, ?, ?, ?)",
+                   [n, email, role, t, email[0]])
+    db.execute("INSERT INTO shelters (user_id, name, lat, lon, service_radius_m, created) "
+               "VALUES (2, 'Rescue', 51.5, -0.1, 5000, ?)", [t])
+    db.execute("INSERT INTO cameras (owner_id, lat, lon, retention_days, created) VALUES (3, 51.5, -0.1, 30, ?)", [t])
+    db.execute("INSERT INTO lost_reports (owner_id, pet_name, species, lat, lon, last_seen, radius_m, expires, "
+               "submission_key, created, updated) VALUES (1, 'Rex', 'dog', 51.5, -0.1, ?, 1000, ?, 'k', ?, ?)",
+               [t, t, t, t])
+    db.execute("INSERT INTO rate_events (user_id, kind, at) VALUES (1, 'search', ?)", [t])
+    db.conn.commit()
+    return db
+
+
+def test_schema_8_rebuilds_users_keeping_every_row_that_points_at_them(tmp_path):
+    """Tried: an older database with accounts, a shelter, a camera, a report and a rate event:
+    the rebuild keeps every row and id, keys stay enforced and cascading, each account gets its
+    own session key, and the highest id, once deleted, is never given out again."""
+    path = tmp_path / "old.db"
+    old = _schema_7_database(path)
+    before = {t: old.table(t).count for t in ("users", "shelters", "cameras", "lost_reports", "rate_events")}
+    old.close()
+    db = dbm.open_db(path)
+    assert dbm.schema_version(db) == dbm.MIGRATIONS[-1].version
+    assert {t: db.table(t).count for t in before} == before
+    assert [r[0] for r in db.execute("SELECT id FROM users ORDER BY id")] == [1, 2, 3]
+    keys = [r[0] for r in db.execute("SELECT session_key FROM users")]
+    assert len(set(keys)) == 3 and all(len(k) == 32 for k in keys)
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    with pytest.raises(sqlite3.IntegrityError):  # tried: a camera whose owner does not exist
+        db.execute("INSERT INTO cameras (owner_id, lat, lon, retention_days, created) VALUES (99, 0, 0, 30, 'x')")
+    db.execute("DELETE FROM users WHERE id = 3")
+    assert db.table("cameras").count == 0  # the deleted owner's camera went with it
+    new_id = db.table("users").insert({"email": "next@example.org", "created": "x"}).last_pk
+    assert new_id == 4  # not 3: ids are never reused
+
+
+def test_a_migration_that_fails_half_way_changes_nothing(tmp_path):
+    """sqlite-utils 4 runs a migration's script inside its transaction (3.x committed before the
+    script, so a failure left half a migration behind).  Tried: a new table, then an error."""
+    db = dbm.open_db(tmp_path / "sp.db")
+    broken = dbm.Migration(dbm.MIGRATIONS[-1].version + 1, "broken", """
+        CREATE TABLE half_made (x INTEGER);
+        INSERT INTO no_such_table VALUES (1);
+    """)
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        dbm.apply_migrations(db, [*dbm.MIGRATIONS, broken])
+    assert "half_made" not in db.table_names()
+    assert dbm.schema_version(db) == dbm.MIGRATIONS[-1].version

@@ -3,12 +3,10 @@ the inbox with e-mail through a real SMTP server on 127.0.0.1 (aiosmtpd)."""
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message as MessageHandler
+from servers import free_port, smtp_server
 
 from search_party.community import accounts, notifications
 from search_party.config import load_settings
@@ -98,39 +96,17 @@ def test_the_inbox_holds_messages_and_only_the_owner_marks_them_read(db):
     assert notifications.unread_count(db, ann.id) == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Collect(MessageHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list = []
-
-    def handle_message(self, message) -> None:
-        self.messages.append(message)
-
-
 def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(db, caplog, monkeypatch):
     ann = accounts.create_user(db, "ann@example.org")
     with write_transaction(db):
         notifications.notify(db, ann.id, "test", "Could this be Max?", "Open Search Party.")
-    handler = _Collect()
-    port = _free_port()
-    server = Controller(handler, hostname="127.0.0.1", port=port)
-    server.start()
-    try:
-        mailer = notifications.mailer_for(load_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_tls="none",
-                                                        smtp_from="sp@example.org"))
+    with smtp_server() as server:
+        mailer = notifications.mailer_for(load_settings(**server.settings()))
         assert notifications.deliver_pending(db, mailer) == {"sent": 1, "logged": 0, "failed": 0}
         assert notifications.deliver_pending(db, mailer)["sent"] == 0  # tried: delivering twice
-    finally:
-        server.stop()
-    assert len(handler.messages) == 1
-    assert handler.messages[0]["To"] == "ann@example.org"
-    assert handler.messages[0]["Subject"] == "Could this be Max?"
+    assert len(server.messages) == 1
+    assert server.messages[0]["To"] == "ann@example.org"
+    assert server.messages[0]["Subject"] == "Could this be Max?"
     with write_transaction(db):
         notifications.notify(db, ann.id, "test", "Second", "Body two")
     with caplog.at_level("INFO"):
@@ -150,7 +126,7 @@ def test_an_unreachable_smtp_server_marks_the_email_failed_and_keeps_the_inbox(d
     ann = accounts.create_user(db, "ann@example.org")
     with write_transaction(db):
         notifications.notify(db, ann.id, "test", "Hello", "Body")
-    unreachable = load_settings(smtp_host="127.0.0.1", smtp_port=_free_port(), smtp_tls="none")
+    unreachable = load_settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_tls="none")
     # Tried: a port nothing listens on.
     assert notifications.deliver_pending(db, notifications.mailer_for(unreachable))["failed"] == 1
     (kept,) = notifications.inbox(db, ann.id)

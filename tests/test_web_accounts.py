@@ -1,5 +1,5 @@
 """Everyone's pages on the real app and a real SQLite file: sign up, sign in, sign out, reset a
-password by e-mail (the log mailer, as on a server without SMTP), delete the account; CSRF,
+password by e-mail (a real SMTP server on 127.0.0.1), delete the account; CSRF,
 rate limits, cookies, headers, configuration errors."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from servers import smtp_server
 from web_helpers import PASSWORD, add_opted_in_camera, app_config, csrf_token, db_of, post, sign_in
 
 from search_party.community import accounts, cameras
@@ -84,15 +85,18 @@ def test_forms_without_csrf_token_are_refused(client, app, neighbour):
         assert cameras.owned_camera(db, neighbour.camera_id, neighbour.user_id).opted_in
 
 
-def test_password_reset_by_email(client, app, signed_in, caplog):
-    signed_in("forgetful@example.org")
-    with caplog.at_level(logging.INFO, logger="search_party.community.notifications"):
+def test_password_reset_by_email(settings):
+    """The link goes out through a real SMTP server; the log never holds it."""
+    with smtp_server() as server:
+        app = create_app(app_config(settings.model_copy(update=server.settings())))
+        client = app.test_client()
+        with db_of(app) as db:
+            accounts.create_user(db, "forgetful@example.org", PASSWORD)
         sent = post(client, "/reset", {"email": "forgetful@example.org"})
         unknown = post(client, "/reset", {"email": "stranger@example.org"})
     assert sent.status_code == unknown.status_code == 302  # the same answer either way
-    mails = [r.getMessage() for r in caplog.records if "e-mail (no SMTP configured)" in r.getMessage()]
-    assert len(mails) == 1 and "forgetful@example.org" in mails[0]
-    link = re.search(r"http://search-party\.test(/reset/\S+)", mails[0]).group(1)
+    assert [m["To"] for m in server.messages] == ["forgetful@example.org"]
+    link = re.search(r"http://search-party\.test(/reset/\S+)", server.messages[0].get_payload()).group(1)
 
     new_password = "another long passphrase"
     assert client.get(link).status_code == 200
@@ -103,6 +107,17 @@ def test_password_reset_by_email(client, app, signed_in, caplog):
     post(client, "/logout")
     again = post(client, link, {"password": "yet another passphrase", "confirm": "yet another passphrase"})
     assert again.status_code == 400 and b"invalid or has expired" in again.data  # one use only
+
+
+def test_without_smtp_no_reset_link_is_made_or_written_to_the_log(client, app, signed_in, caplog):
+    """Tried: a reset asked for on a server without SMTP (mail would go to the log)."""
+    signed_in("forgetful@example.org")
+    with caplog.at_level(logging.DEBUG):
+        sent = post(client, "/reset", {"email": "forgetful@example.org"})
+    assert sent.status_code == 302
+    assert "/reset/" not in caplog.text and "no SMTP server is configured" in caplog.text
+    with db_of(app) as db:
+        assert db.table("password_resets").count == 0  # no token exists to be found anywhere
 
 
 def test_delete_account_deletes_its_data(app, signed_in):

@@ -17,7 +17,6 @@ from flask import abort, jsonify, redirect, request, url_for
 from flask_login import UserMixin, current_user, login_required
 
 from search_party.community import accounts
-from search_party.errors import NotFound
 from web.db import get_db
 from web.extensions import login_manager
 
@@ -25,8 +24,9 @@ __all__ = ["SignedInUser", "login_required", "role_required", "current_user_id",
 
 
 class SignedInUser(UserMixin):
-    """The account behind the session, loaded fresh on each request (a deleted account is
-    signed out on its next request)."""
+    """The account behind the session, loaded fresh on each request.  The session holds the
+    account's id *and* its session key, so a deleted account, a password change or a reset
+    signs the session out on its next request, on every device."""
 
     def __init__(self, account: accounts.Account) -> None:
         self.account = account
@@ -35,13 +35,17 @@ class SignedInUser(UserMixin):
         self.role = account.role
         self.display_name = account.display_name
 
+    def get_id(self) -> str:
+        return f"{self.account.id}:{self.account.session_key}"
+
 
 @login_manager.user_loader
-def load_user(user_id: str) -> SignedInUser | None:
-    try:
-        return SignedInUser(accounts.get_account(get_db(), int(user_id)))
-    except (NotFound, ValueError):
+def load_user(session_id: str) -> SignedInUser | None:
+    user_id, _, session_key = session_id.partition(":")
+    if not user_id.isdigit() or not session_key:  # a cookie from before session keys: signed out
         return None
+    account = accounts.signed_in_account(get_db(), int(user_id), session_key)
+    return SignedInUser(account) if account is not None else None
 
 
 @login_manager.unauthorized_handler

@@ -85,6 +85,17 @@ def user_add(email: str, role: str, display_name: str, with_password: bool) -> N
     click.echo(f"user {account.id} {account.email} ({account.role}) added")
 
 
+@user.command("password")
+@click.argument("email")
+def user_password(email: str) -> None:
+    """Set an account's password (prompted, or one line on standard input): the way to help a
+    user when no SMTP server sends reset links.  Every session of the account ends."""
+    password = _password()
+    with open_db(_settings().db_path) as db:
+        accounts.set_password(db, _user_id(db, email), password)
+    click.echo(f"password of {email} set; its sessions on every device are signed out")
+
+
 @user.command("shelter")
 @click.argument("email")
 @click.option("--name", required=True, help="The shelter's public name.")

@@ -3,17 +3,22 @@ them) and admins.
 
 A resident can be a pet owner and a camera owner at once.  Passwords are hashed with Argon2id
 (argon2-cffi's defaults, re-hashed on sign-in when those defaults grow), so the web app never
-stores or compares a password itself.  Deleting an account deletes everything the account brought:
-its cameras with their clips, sightings, crops and vectors, its lost and found reports with their
-photos, query vectors and matches, its conversations and its inbox (all by cascade, in one
-transaction); the FAISS index file is brought in step at once so no deleted vector stays in it.
+stores or compares a password itself.  Each account has a random session key that every signed-in
+session carries (``signed_in_account``); a password change or reset replaces it, which ends every
+session of the account on every device, and a deleted account's id is never given to another.
+
+Deleting an account deletes everything the account brought: its cameras with their clips,
+sightings, crops and vectors, its lost and found reports with their photos, query vectors and
+matches, its conversations and its inbox (all by cascade, in one transaction); the FAISS index
+file is brought in step at once so no deleted vector stays in it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -22,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlite_utils import Database
 
+from search_party.community import limits
 from search_party.errors import Forbidden, NotFound, UserError
 from search_party.search.geofence import Point, parse_point
 from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, write_transaction
@@ -51,6 +57,9 @@ class Account:
     display_name: str
     created: datetime
     has_password: bool
+    # Carried by each signed-in session; replaced to end them all (not a secret on its own: the
+    # session cookie that holds it is signed with the server's key).
+    session_key: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ class Erasure:
 def _account(row: dict) -> Account:
     return Account(id=row["id"], email=row["email"], role=row["role"],
                    display_name=row["display_name"], created=from_db_time(row["created"]),
-                   has_password=row["password_hash"] is not None)
+                   has_password=row["password_hash"] is not None, session_key=row["session_key"])
 
 
 def _shelter(row: dict) -> Shelter:
@@ -129,6 +138,19 @@ def get_account(db: Database, user_id: int) -> Account:
     if not rows:
         raise NotFound(f"user {user_id} does not exist")
     return _account(rows[0])
+
+
+def signed_in_account(db: Database, user_id: int, session_key: str) -> Account | None:
+    """The account a session names, if that session is still valid: the account exists and its
+    session key has not changed since the session began (None otherwise)."""
+    rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+    if not rows or not hmac.compare_digest(rows[0]["session_key"].encode(), session_key.encode()):
+        return None
+    return _account(rows[0])
+
+
+def _new_session_key() -> str:
+    return secrets.token_hex(16)
 
 
 def find_account(db: Database, email: str) -> Account | None:
@@ -180,12 +202,16 @@ def authenticate(db: Database, email: str, password: str) -> Account | None:
     return _account(rows[0])
 
 
-def set_password(db: Database, user_id: int, password: str) -> None:
+def set_password(db: Database, user_id: int, password: str) -> Account:
+    """A new password; every session of the account ends (the caller signs the current one in
+    again with the returned account if it should stay)."""
     password_hash = hash_password(password)
     get_account(db, user_id)
     with write_transaction(db):
-        db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, user_id])
+        db.execute("UPDATE users SET password_hash = ?, session_key = ? WHERE id = ?",
+                   [password_hash, _new_session_key(), user_id])
         db.execute("DELETE FROM password_resets WHERE user_id = ?", [user_id])
+    return get_account(db, user_id)
 
 
 def set_display_name(db: Database, user_id: int, display_name: str) -> Account:
@@ -226,7 +252,8 @@ def reset_password(db: Database, token: str, password: str, now: datetime | None
                          [_token_digest(token)]).fetchone()
         if row is None or row[2] is not None or from_db_time(row[1]) < now:
             raise UserError("this password reset link is invalid or has expired; ask for a new one")
-        db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, row[0]])
+        db.execute("UPDATE users SET password_hash = ?, session_key = ? WHERE id = ?",
+                   [password_hash, _new_session_key(), row[0]])
         db.execute("DELETE FROM password_resets WHERE user_id = ?", [row[0]])
     return get_account(db, row[0])
 
@@ -306,8 +333,9 @@ def approved_shelter(db: Database, user_id: int) -> Shelter:
 
 def delete_account(db: Database, user_id: int, *, index_path: Path | str | None = None) -> Erasure:
     """Delete the account and all its data in one transaction (see the module notes).  Entries in
-    other camera owners' activity logs keep that a search happened, not whose dog it was."""
-    get_account(db, user_id)
+    other camera owners' activity logs keep that a search happened, not whose dog it was; the
+    day's abuse limits keep only a digest of the e-mail (search_party.community.limits)."""
+    account = get_account(db, user_id)
     with write_transaction(db):
         erasure = Erasure(
             cameras=db.execute("SELECT count(*) FROM cameras WHERE owner_id = ?", [user_id]).fetchone()[0],
@@ -321,6 +349,7 @@ def delete_account(db: Database, user_id: int, *, index_path: Path | str | None 
         )
         db.execute("UPDATE camera_activity SET pet_name = '', lost_report_id = NULL "
                    "WHERE lost_report_id IN (SELECT id FROM lost_reports WHERE owner_id = ?)", [user_id])
+        limits.keep_after_erasure(db, user_id, account.email, utcnow())
         db.execute("DELETE FROM users WHERE id = ?", [user_id])
     if index_path is not None and erasure.sightings:
         VectorIndex.refresh(db, index_path)

@@ -15,6 +15,10 @@ Search Party reaches into neighbours' footage, so what one account may ask of it
   created (a trigger of schema 6 refuses any later change, whatever code asks); a search
   elsewhere is a new search, and counts against the daily limit.
 
+- **deleting the account gives nothing back**: ``keep_after_erasure`` keeps a deleted account's
+  events of the last 24 hours under a digest of its e-mail (no other trace of the account), and
+  an account made again with that address counts them.
+
 ``take`` checks and logs in one step and must run inside the write transaction that creates the
 report, so two requests racing each other cannot both slip under the limit; ``check`` is the same
 test without logging, to refuse before any model runs.
@@ -22,6 +26,7 @@ test without logging, to refuse before any model runs.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
@@ -43,12 +48,22 @@ class RateLimited(UserError):
     """An account reached one of its daily limits; the message says when it may try again."""
 
 
+def email_digest(email: str) -> str:
+    """What outlives a deleted account in the limits: the SHA-256 of its e-mail, case-folded
+    (e-mail addresses are matched without regard to case, like the users table's)."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 def _used(db: Database, user_id: int, kind: str, now: datetime) -> list[str]:
     if kind not in LIMITS:
         raise ValueError(f"unknown limit {kind!r}")
-    return [r[0] for r in db.execute(
-        "SELECT at FROM rate_events WHERE user_id = ? AND kind = ? AND at > ? ORDER BY at",
-        [user_id, kind, to_db_time(now - WINDOW)])]
+    since = to_db_time(now - WINDOW)
+    email = db.execute("SELECT email FROM users WHERE id = ?", [user_id]).fetchone()
+    digest = email_digest(email[0]) if email else ""
+    return sorted(r[0] for r in db.execute(
+        "SELECT at FROM rate_events WHERE user_id = ? AND kind = ? AND at > ? "
+        "UNION ALL SELECT at FROM erased_rate_events WHERE email_sha256 = ? AND kind = ? AND at > ?",
+        [user_id, kind, since, digest, kind, since]))
 
 
 def check(db: Database, user_id: int, kind: str, now: datetime) -> None:
@@ -66,5 +81,14 @@ def take(db: Database, user_id: int, kind: str, now: datetime) -> None:
     the window are dropped on the way: they can no longer count."""
     check(db, user_id, kind, now)
     db.execute("DELETE FROM rate_events WHERE at <= ?", [to_db_time(now - WINDOW)])
+    db.execute("DELETE FROM erased_rate_events WHERE at <= ?", [to_db_time(now - WINDOW)])
     db.execute("INSERT INTO rate_events (user_id, kind, at) VALUES (?, ?, ?)",
                [user_id, kind, to_db_time(now)])
+
+
+def keep_after_erasure(db: Database, user_id: int, email: str, now: datetime) -> None:
+    """Before an account is deleted (inside that write transaction): keep its events of the
+    last 24 hours under its e-mail's digest, so deleting the account gives none of them back."""
+    db.execute("INSERT INTO erased_rate_events (email_sha256, kind, at) "
+               "SELECT ?, kind, at FROM rate_events WHERE user_id = ? AND at > ?",
+               [email_digest(email), user_id, to_db_time(now - WINDOW)])

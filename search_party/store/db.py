@@ -12,7 +12,7 @@ re-queues them on its next start.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from search_party.errors import UserError
-from search_party.store.migrations import MIGRATIONS
+from search_party.store.migrations import MIGRATIONS, Migration
 
 BUSY_TIMEOUT_MS = 15_000
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so text order is time order in SQL
@@ -92,9 +92,11 @@ def schema_version(db: Database) -> int:
     return row[0] or 0
 
 
-def apply_migrations(db: Database) -> list[int]:
-    """Apply every migration newer than the database, each in its own transaction; returns the
-    versions applied (none when already current, so running it again is harmless)."""
+def apply_migrations(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Apply every migration newer than the database, each in its own transaction (all of it or
+    none of it: sqlite-utils 4 runs a script inside the open transaction, never committing half);
+    returns the versions applied (none when already current, so running it again is harmless).
+    ``migrations`` is the schema's list; a test may stop it early to make an older database."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)"
@@ -107,16 +109,36 @@ def apply_migrations(db: Database) -> list[int]:
             "upgrade Search Party before using this database"
         )
     applied = []
-    for migration in MIGRATIONS:
+    for migration in migrations:
         if migration.version <= current:
             continue
+        if _apply(db, migration):
+            applied.append(migration.version)
+    return applied
+
+
+def _apply(db: Database, migration: Migration) -> bool:
+    """One migration in one write transaction; False when another process applied it first."""
+    if migration.rebuilds_tables:
+        # Only outside a transaction does this pragma take effect; dropping a rebuilt table with
+        # foreign keys on would delete its children's rows.
+        db.conn.execute("PRAGMA foreign_keys = OFF")
+    try:
         with write_transaction(db):
             # Another process may have migrated while we waited for the write lock.
             if schema_version(db) >= migration.version:
-                continue
+                return False
             db.executescript(migration.sql)
+            if migration.rebuilds_tables:
+                broken = db.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise UserError(f"schema migration {migration.version} ({migration.name}) would leave "
+                                    f"{len(broken)} row(s) pointing at nothing (first: {tuple(broken[0])}); "
+                                    "nothing was changed")
             db.table("schema_version").insert(
                 {"version": migration.version, "name": migration.name, "applied": to_db_time(utcnow())}
             )
-        applied.append(migration.version)
-    return applied
+    finally:
+        if migration.rebuilds_tables:
+            db.conn.execute("PRAGMA foreign_keys = ON")
+    return True

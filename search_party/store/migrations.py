@@ -12,6 +12,10 @@ class Migration:
     version: int
     name: str
     sql: str
+    # A migration that rebuilds a table others refer to runs with foreign keys off (dropping the
+    # old table would otherwise cascade into its children); search_party.store.db then checks
+    # every foreign key before it commits.
+    rebuilds_tables: bool = False
 
 
 # Clip and sighting ids use AUTOINCREMENT so a deleted id is never reused: the FAISS index and the
@@ -296,5 +300,38 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "geofence camera index covers place and state", """
         DROP INDEX cameras_lat;
         CREATE INDEX cameras_place ON cameras (lat, lon, opted_in, paused);
+    """),
+    # User ids are never reused (a session, a log line or a backup naming a deleted account must
+    # never point at the next one to sign up), and each account carries a session key: every
+    # signed-in session holds it, and changing it (password change or reset, account deletion)
+    # ends every session of the account on every device (web/access.py).  SQLite cannot add
+    # AUTOINCREMENT to a table, so users is rebuilt; its children keep their rows, because the
+    # old table is dropped with foreign keys off and every key is checked before the commit.
+    Migration(8, "users: ids never reused; a session key per account", """
+        CREATE TABLE users_rebuilt (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            role TEXT NOT NULL DEFAULT 'resident' CHECK (role IN ('resident', 'shelter', 'admin')),
+            created TEXT NOT NULL,
+            password_hash TEXT,
+            display_name TEXT NOT NULL DEFAULT '',
+            session_key TEXT NOT NULL DEFAULT (lower(hex(randomblob(16))))
+        );
+        INSERT INTO users_rebuilt (id, email, role, created, password_hash, display_name)
+            SELECT id, email, role, created, password_hash, display_name FROM users ORDER BY id;
+        DROP TABLE users;
+        ALTER TABLE users_rebuilt RENAME TO users;
+    """, rebuilds_tables=True),
+    # Deleting an account must not give back that day's searches or found reports: its rate
+    # events within the day are kept under a digest of its e-mail (search_party.community.limits),
+    # so an account made again with the same address counts them; they go after the 24 hours.
+    Migration(9, "abuse limits outlive a deleted account", """
+        CREATE TABLE erased_rate_events (
+            id INTEGER PRIMARY KEY,
+            email_sha256 TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('search', 'found_report', 'shelter_intake')),
+            at TEXT NOT NULL
+        );
+        CREATE INDEX erased_rate_events_email ON erased_rate_events (email_sha256, kind, at);
     """),
 )

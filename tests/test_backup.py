@@ -187,6 +187,15 @@ def _corrupt_page(path: Path, fixtures: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _rows_pointing_at_nothing(path: Path, fixtures: Path) -> None:
+    """Whole and undamaged for SQLite's integrity check, but written with foreign keys off: a
+    camera whose owner does not exist (before, restore put it live and checked nothing)."""
+    with open_db(path) as db:
+        db.conn.execute("PRAGMA foreign_keys = OFF")
+        db.execute("INSERT INTO cameras (owner_id, lat, lon, retention_days, created) VALUES (999, 0, 0, 30, 'x')")
+        db.conn.commit()
+
+
 def _good_copy(path: Path) -> None:
     live = path.with_name("source.db")
     with open_db(live) as db:
@@ -198,7 +207,8 @@ def _good_copy(path: Path) -> None:
 BAD_FILES = {"a text file": _not_sqlite, "a JPEG": _jpeg, "an empty file": _empty,
              "another app's SQLite database": _other_app, "a schema from a newer version": _from_the_future,
              "a database missing a core table": _missing_tables, "a backup cut in half": _truncated,
-             "a backup with a corrupt page": _corrupt_page}
+             "a backup with a corrupt page": _corrupt_page,
+             "a backup with rows pointing at nothing": _rows_pointing_at_nothing}
 
 
 @pytest.mark.parametrize("what", sorted(BAD_FILES))

@@ -202,3 +202,25 @@ def test_deleting_a_lost_report_deletes_its_photos_and_vectors(db, owner):
         reports.delete_lost_report(db, report.id, stranger.id)
     reports.delete_lost_report(db, report.id, owner.id)
     assert set(stored_counts(db).values()) == {0}
+
+
+def test_names_passed_into_sql_text_are_only_those_listed(db, owner):
+    """Tried: SQL in place of the column of report_photo_ids (before, it listed every report's
+    photos), another table and SQL in place of _near's search, and a table with the wrong
+    reporter column for _existing; each is refused before any SQL runs."""
+    report, _ = lost(db, owner.id)
+    other = accounts.create_user(db, "other@example.org")
+    lost(db, other.id, pet_name="Max", submission_key="other")
+    assert consent.report_photo_ids(db, "lost_report_id", report.id) == report.photo_ids
+    for column in ("lost_report_id = lost_report_id OR 1 = 1 OR lost_report_id", "id", "image"):
+        with pytest.raises(ValueError, match="is not one of"):
+            consent.report_photo_ids(db, column, report.id)
+    for query in ("users", "lost_reports", "active lost; DROP TABLE users"):
+        with pytest.raises(ValueError, match="is not one of"):
+            reports._near(db, query, [], LAST_SEEN_POINT, 1000)
+    assert reports._near(db, "active lost", [], LAST_SEEN_POINT, 1000) == [report.id, report.id + 1]
+    with pytest.raises(ValueError, match="is not one of"):
+        reports._existing(db, "users", "id", owner.id, "k")
+    with pytest.raises(ValueError, match="reporter_id"):
+        reports._existing(db, "found_reports", "owner_id = owner_id OR 1 = 1 OR owner_id", owner.id, "k")
+    assert db.table("users").count == 2

@@ -36,7 +36,7 @@ from search_party.errors import Forbidden, NotFound, UserError
 from search_party.search import scoring
 from search_party.search.coarse_location import CoarseArea, coarse_area, public_distance_m
 from search_party.search.geofence import Point, distance_m
-from search_party.store.db import from_db_time, to_db_time, utcnow, write_transaction
+from search_party.store.db import from_db_time, sql_name, to_db_time, utcnow, write_transaction
 from search_party.store.storage import time_or_none
 
 STATES = ("candidate", "asked", "shared", "declined", "expired")
@@ -138,10 +138,14 @@ def matches_of_report(db: Database, lost_report_id: int) -> list[Match]:
         "SELECT * FROM matches WHERE lost_report_id = ? ORDER BY id", [lost_report_id])]
 
 
+PHOTO_COLUMNS = ("lost_report_id", "found_report_id")  # which report a photo belongs to
+
+
 def report_photo_ids(db: Database, column: str, report_id: int) -> tuple[int, ...]:
     """Photo ids of a lost (``column="lost_report_id"``) or found report, in upload order."""
     return tuple(r[0] for r in db.execute(
-        f"SELECT id FROM report_photos WHERE {column} = ? ORDER BY position", [report_id]))
+        f"SELECT id FROM report_photos WHERE {sql_name(column, PHOTO_COLUMNS)} = ? ORDER BY position",
+        [report_id]))
 
 
 # ---------------------------------------------------------------- recording candidates

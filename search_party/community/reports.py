@@ -50,7 +50,7 @@ from search_party.search.geofence import (
     parse_radius_m,
 )
 from search_party.search.query_photos import QueryPhotos, query_from_photos
-from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, write_transaction
+from search_party.store.db import from_db_time, insert_row, sql_name, to_db_time, utcnow, write_transaction
 from search_party.store.storage import blob_to_vector, vector_to_blob
 
 SPECIES = ("dog", "cat")
@@ -285,6 +285,7 @@ def report_query(db: Database, lost_report_id: int, model_version: str) -> Query
 
 def _store_photos(db: Database, column: str, report_id: int, photos: list[PhotoQuery],
                   model_version: str) -> None:
+    column = sql_name(column, consent.PHOTO_COLUMNS)
     for position, photo in enumerate(photos):
         x1, y1, x2, y2 = (float(v) for v in photo.box)
         photo_id = insert_row(db, "report_photos", {
@@ -339,7 +340,13 @@ def create_lost_report(db: Database, owner_id: int, *, pet_name: str, species: s
     return get_lost_report(db, report_id), True
 
 
+# Each report table with the column naming who made the report (the only names _existing takes).
+_REPORTERS = {"lost_reports": "owner_id", "found_reports": "reporter_id"}
+
+
 def _existing(db: Database, table: str, owner_column: str, owner_id: int, key: str) -> int | None:
+    if _REPORTERS.get(sql_name(table, _REPORTERS)) != owner_column:
+        raise ValueError(f"{table} names its reporter in {_REPORTERS[table]!r}, not {owner_column!r}")
     row = db.execute(f"SELECT id FROM {table} WHERE {owner_column} = ? AND submission_key = ?",
                      [owner_id, key]).fetchone()
     return row[0] if row else None
@@ -381,8 +388,7 @@ def delete_lost_report(db: Database, report_id: int, user_id: int) -> None:
 def active_reports_near(db: Database, point: Point, radius_m: float) -> list[LostReport]:
     """Active lost reports whose last-seen point is within ``radius_m`` (a shelter's service
     area, which may exceed a search's cap)."""
-    return [get_lost_report(db, i) for i in _near(db, "lost_reports", "status = 'active'", [],
-                                                  point, radius_m)]
+    return [get_lost_report(db, i) for i in _near(db, "active lost", [], point, radius_m)]
 
 
 def shelter_dashboard(db: Database, shelter_user_id: int) -> list[LostReport]:
@@ -391,10 +397,20 @@ def shelter_dashboard(db: Database, shelter_user_id: int) -> list[LostReport]:
     return active_reports_near(db, shelter.location, shelter.service_radius_m)
 
 
-def _near(db: Database, table: str, condition: str, params: list, point: Point,
-          radius_m: float) -> list[int]:
-    """Ids of rows of ``table`` meeting ``condition`` whose lat/lon lie within radius_m, nearest
-    first (bounding-box prefilter in SQL, then the exact distance)."""
+# The place searches _near makes, by name: (table, condition, with ? for the caller's values).
+# Only these are ever put into SQL text; a caller names one and passes its values as parameters.
+_NEAR: dict[str, tuple[str, str]] = {
+    "active lost": ("lost_reports", "status = 'active'"),
+    "open found of species since": ("found_reports", "status = 'open' AND species = ? AND expires > ? "
+                                                     "AND found_at >= ?"),
+    "active lost of species before": ("lost_reports", "status = 'active' AND species = ? AND last_seen <= ?"),
+}
+
+
+def _near(db: Database, query: str, params: list, point: Point, radius_m: float) -> list[int]:
+    """Ids of the rows of the named ``query`` (see _NEAR) whose lat/lon lie within radius_m,
+    nearest first (bounding-box prefilter in SQL, then the exact distance)."""
+    table, condition = _NEAR[sql_name(query, _NEAR)]
     if MIN_RADIUS_M <= radius_m <= MAX_RADIUS_M:
         box = bounding_box(point, radius_m)
         sql = f"SELECT id, lat, lon FROM {table} WHERE {condition} AND {bbox_where()}"
@@ -464,8 +480,7 @@ def close_found_report(db: Database, report_id: int, user_id: int) -> FoundRepor
 def _match_lost_against_found(db: Database, lost_id: int, model_version: str, now: datetime) -> None:
     report = get_lost_report(db, lost_id)
     lost_vectors = query_vectors(db, lost_id, model_version)
-    candidates = _near(db, "found_reports", "status = 'open' AND species = ? AND expires > ? "
-                       "AND found_at >= ?",
+    candidates = _near(db, "open found of species since",
                        [report.species, to_db_time(now), to_db_time(report.last_seen - SIGHTING_SLACK)],
                        report.last_seen_point, FOUND_MATCH_RADIUS_M)
     for found_id in candidates:
@@ -476,7 +491,7 @@ def _match_lost_against_found(db: Database, lost_id: int, model_version: str, no
 def _match_found_against_lost(db: Database, found_id: int, model_version: str, now: datetime) -> None:
     found = get_found_report(db, found_id)
     vectors = found_vectors(db, found_id, model_version)
-    candidates = _near(db, "lost_reports", "status = 'active' AND species = ? AND last_seen <= ?",
+    candidates = _near(db, "active lost of species before",
                        [found.species, to_db_time(found.found_at + SIGHTING_SLACK)],
                        found.place, FOUND_MATCH_RADIUS_M)
     for lost_id in candidates:

@@ -9,14 +9,16 @@ reader never blocks a writer), written to a temporary file beside the target, ch
 so a half-written backup never carries the target's name.
 
 Restore refuses anything that is not a whole Search Party database (not SQLite, fails the
-integrity check, no schema version, a schema newer than this code, a core table missing).  A
-valid file is copied beside the live database, migrated to the current schema, then copied *into*
-the live database with the same backup API: SQLite writes every page in one transaction on the
-live file, so every connection sees the old database or the restored one, never a mix, and a
-crash mid-restore leaves the old one.  (Renaming a file over a live WAL database would not be
-safe: the old ``-wal`` file beside it would be replayed onto the new one.)  The FAISS index is
-then rebuilt from the restored vectors, because sighting ids of the old and the restored
-database may coincide for different sightings.
+integrity check, rows pointing at rows that do not exist, no schema version, a schema newer than
+this code, a core table missing). A valid file is copied beside the live database, migrated to
+the current schema, checked again as it will be restored (integrity and every foreign key: the
+live database is never overwritten with something unchecked), then copied *into* the live
+database with the same backup API: SQLite writes every page in one transaction on the live file,
+so every connection sees the old database or the restored one, never a mix, and a crash
+mid-restore leaves the old one. (Renaming a file over a live WAL database would not be safe: the old
+``-wal`` file beside it would be replayed onto the new one.) The FAISS index is then rebuilt
+from the restored vectors, because sighting ids of the old and the restored database may
+coincide for different sightings.
 """
 
 from __future__ import annotations
@@ -68,6 +70,15 @@ def _fsync_dir(folder: Path) -> None:
 def _integrity_problem(conn: sqlite3.Connection) -> str | None:
     rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
     return None if rows == ["ok"] else rows[0]
+
+
+def _foreign_key_problem(conn: sqlite3.Connection) -> str | None:
+    """Rows that point at rows that do not exist (a file written with foreign keys off)."""
+    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if not broken:
+        return None
+    tables = sorted({row[0] for row in broken})
+    return f"{len(broken)} row(s) in {', '.join(tables)} point at rows that do not exist"
 
 
 @contextmanager
@@ -134,6 +145,9 @@ def inspect_backup(path: Path) -> BackupInfo:
             problem = _integrity_problem(conn)
             if problem is not None:
                 raise UserError(f"{path} is damaged: it fails SQLite's integrity check ({problem})")
+            problem = _foreign_key_problem(conn)
+            if problem is not None:
+                raise UserError(f"{path} is damaged: {problem}")
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "schema_version" not in tables:
                 raise UserError(f"{path} is a SQLite database but not a Search Party one (it has no "
@@ -184,10 +198,12 @@ def restore(source: Path, settings: Settings) -> RestoreResult:
                 # A WAL database only takes a backup of its own page size.
                 staged_conn.execute(f"PRAGMA page_size = {int(page_size)}")
                 staged_conn.execute("VACUUM")
-            staged_conn.backup(live.conn)  # one write transaction on the live file
-            problem = _integrity_problem(live.conn)
+            # Checked as it will be restored (migrated, re-paged), before the live file is touched.
+            problem = _integrity_problem(staged_conn) or _foreign_key_problem(staged_conn)
             if problem is not None:
-                raise UserError(f"the restored database fails SQLite's integrity check ({problem})")
+                raise UserError(f"the database to restore fails its check after migrating ({problem}); "
+                                "nothing was replaced")
+            staged_conn.backup(live.conn)  # one write transaction on the live file
     with open_db(live_path) as live:
         version = live.execute("SELECT max(version) FROM schema_version").fetchone()[0]
     return RestoreResult(info, version, _rebuild_index(settings))

@@ -12,7 +12,7 @@ re-queues them on its next start.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,15 @@ def open_db(path: Path | str, migrate: bool = True) -> Database:
     if migrate:
         apply_migrations(db)
     return db
+
+
+def sql_name(name: str, allowed: Collection[str]) -> str:
+    """``name`` (a table, a column or a named condition) for SQL text, if it is one of ``allowed``.
+    Values always travel as parameters; the few names a function takes as an argument are checked
+    here, so no caller, however it is reached, can turn an argument into SQL."""
+    if name not in allowed:
+        raise ValueError(f"{name!r} is not one of {', '.join(sorted(allowed))}")
+    return name
 
 
 def insert_row(db: Database, table: str, row: dict[str, Any]) -> int:

@@ -101,6 +101,16 @@ def _port(value: Any) -> int | None:
     return number
 
 
+def _proxy_hops(value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 5:
+        raise ValueError("must be the number of reverse proxies in front of the app, 0 to 5")
+    return number
+
+
 def _secret_key(value: SecretStr | None) -> SecretStr | None:
     if value is not None and len(value.get_secret_value()) < 32:
         raise ValueError('is too short: use at least 32 random characters, e.g. python -c "import secrets; '
@@ -160,7 +170,11 @@ class Settings(BaseSettings):
     secret_key: Annotated[SecretStr | None, AfterValidator(_secret_key)] = Field(
         None, description="signs sessions and CSRF tokens; required unless the run is local")
     public_url: HttpUrl = Field(None, description="the address people use, for links in e-mails")
-    secure_cookies: Flag = Field(False, description="cookies only over HTTPS, and HSTS")
+    secure_cookies: Flag = Field(False, description="cookies only over HTTPS, and HSTS (on by itself with an "
+                                 "https:// PUBLIC_URL)")
+    trusted_proxies: Annotated[int, BeforeValidator(_proxy_hops)] = Field(
+        0, description="reverse proxies in front of the app whose X-Forwarded-For, -Proto and -Host "
+                       "are believed (0: none; 1: one nginx or Caddy); needs PUBLIC_URL")
     dev: Flag = Field(False, description="a local trial: a secret key is made and kept in DATA_DIR")
     max_upload_mb: Annotated[float, BeforeValidator(_megabytes)] = Field(
         200, description="the largest request (one clip upload), in MB")
@@ -185,6 +199,13 @@ class Settings(BaseSettings):
     def _smtp_login_is_complete(self) -> Settings:
         if (self.smtp_user is None) != (self.smtp_password is None):
             raise ValueError("set both SEARCH_PARTY_SMTP_USER and SEARCH_PARTY_SMTP_PASSWORD, or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _a_proxied_server_knows_its_address(self) -> Settings:
+        if self.trusted_proxies and self.public_url is None:
+            raise ValueError("SEARCH_PARTY_TRUSTED_PROXIES needs SEARCH_PARTY_PUBLIC_URL: the address people "
+                             "use (e.g. https://search-party.example.org), for links in e-mails")
         return self
 
     # -- derived places
@@ -213,6 +234,15 @@ class Settings(BaseSettings):
     def spool_dir(self) -> Path:
         """Volunteered clips waiting for the worker; each is deleted once processed."""
         return self.data_dir / "spool"
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Cookies only over HTTPS (and HSTS): asked for, or implied by an https:// public address."""
+        return self.secure_cookies or (self.public_url or "").startswith("https://")
+
+    @property
+    def behind_proxy(self) -> bool:
+        return self.trusted_proxies > 0
 
     @property
     def max_upload_bytes(self) -> int:

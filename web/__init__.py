@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from search_party.config import load_settings
 
@@ -61,6 +62,12 @@ def create_app(overrides: dict[str, Any] | None = None, *, dev: bool = False) ->
                                        dev=dev or bool(overrides.get("DEV"))))
     app.config.update(overrides)
 
+    if settings.behind_proxy:
+        # The client's address, scheme and host as the configured number of proxies saw them:
+        # rate limits then count each client, not the proxy, and HTTPS is known to be HTTPS.
+        # Headers from any further hop (a client's own X-Forwarded-For) are ignored.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     db.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -46,7 +46,7 @@ def _secret_key(settings: Settings, testing: bool, dev: bool) -> str:
 def web_config(settings: Settings, *, testing: bool = False, dev: bool = False) -> dict[str, Any]:
     """Flask config for these settings; raises UserError when the secret key is missing."""
     dev = dev or settings.dev
-    secure = settings.secure_cookies
+    secure = settings.cookies_secure
     return {
         "SETTINGS": settings,
         "TESTING": testing,

@@ -1,8 +1,11 @@
 """`search-party serve`: the web server and the ingest worker together, on the embedded defaults.
 
 The data folder (SEARCH_PARTY_DATA_DIR, default data/) is created on first start.  On a loopback
-address (the default 127.0.0.1) the run counts as local: without SEARCH_PARTY_SECRET_KEY a key is
-made once and kept in the data folder.  On any other address the key must be configured.
+address (the default 127.0.0.1) with no proxy in front (SEARCH_PARTY_TRUSTED_PROXIES unset, no
+public address elsewhere) the run counts as local: without SEARCH_PARTY_SECRET_KEY a key is made
+once and kept in the data folder, and the demo may be seeded.  Anything else is a real server: the
+key must be configured, and a data folder holding the demo's accounts (published password) is
+refused.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import logging
 import signal
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 import click
 
-from search_party.config import load_settings
+from search_party.config import Settings, load_settings
+from search_party.errors import UserError
 
 
 def _is_loopback(host: str) -> bool:
@@ -25,6 +30,25 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_local_run(host: str, settings: Settings) -> bool:
+    """Only this machine can reach the server: a loopback bind, no proxy passing others' requests
+    in, and no public address naming another host."""
+    public_host = urlsplit(settings.public_url).hostname if settings.public_url else None
+    return (_is_loopback(host) and not settings.behind_proxy
+            and (public_host is None or _is_loopback(public_host)))
+
+
+def _refuse_demo_accounts_on_a_real_server(settings: Settings) -> None:
+    from search_party.measure.demo import holds_demo_accounts
+    from search_party.store.db import open_db
+
+    with open_db(settings.db_path) as db:
+        if holds_demo_accounts(db):
+            raise UserError(f"the database in {settings.data_dir} holds the demo's accounts, whose password "
+                            "is published: it is only served on 127.0.0.1 without a proxy. Serve a data "
+                            "folder of its own (SEARCH_PARTY_DATA_DIR)")
 
 
 @click.command()
@@ -41,13 +65,19 @@ def serve(host: str, port: int, no_worker: bool, demo: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     settings.prepare_dirs()  # the data folder, created on first start
+    local = is_local_run(host, settings)
+    if demo and not local:
+        raise UserError("the demo (its password is published) is only served on 127.0.0.1 without a proxy "
+                        "(no SEARCH_PARTY_TRUSTED_PROXIES or public address); nothing was seeded")
     if demo:
         from search_party.cli.demo import seed_and_describe
 
         seed_and_describe()
-    if settings.public_url is None:
+    if not local:
+        _refuse_demo_accounts_on_a_real_server(settings)
+    elif settings.public_url is None:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
-    app = create_app({"SETTINGS": settings}, dev=_is_loopback(host))
+    app = create_app({"SETTINGS": settings}, dev=local)
     # SIGTERM (a service manager stopping us) unwinds like Ctrl-C, so the worker is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = None

@@ -25,7 +25,8 @@ def seed_and_describe() -> None:
         click.echo(f"The demo is already seeded in {settings.data_dir}.")
     click.echo(f"Sign in at /login with any of these (password: {demo_data.PASSWORD!r}):")
     for account in result.accounts:
-        click.echo(f"  {account.email:32} {account.who}")
+        if account.signs_in:
+            click.echo(f"  {account.email:32} {account.who}")
     if result.report_id:
         click.echo(f"Rex's search page: /reports/{result.report_id} (as alex@demo.example)")
 

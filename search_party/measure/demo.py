@@ -16,6 +16,11 @@ The neighbourhood (around a last-seen point by Westminster Bridge, London):
   Kim; Sam has shared, Kim's request waits in Kim's inbox;
 - Riverside Dog Rescue (approved by the admin) took in a dog: dog 182 again (sequence 2), which
   matches Rex's report, so Alex is told.
+
+Its password is published (README), so the demo is for a local trial only: it seeds only a data
+folder that holds no other account (``seed``), its admin has no password at all (nobody can sign
+in as it), and `search-party serve` refuses to put a data folder holding the demo's accounts on
+anything but a loopback address without a proxy (web/serve.py, ``holds_demo_accounts``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class DemoAccount:
     email: str
     role: str
     who: str
+    signs_in: bool = True  # with PASSWORD; the admin has no password
 
 
 ACCOUNTS = (
@@ -61,8 +67,24 @@ ACCOUNTS = (
     DemoAccount("sam@demo.example", "resident", "neighbour: 'front gate' camera, shared a sighting of Rex"),
     DemoAccount("kim@demo.example", "resident", "neighbour: a request about Rex is waiting; 'porch' never opted in"),
     DemoAccount("desk@riverside-rescue.example", "shelter", "approved shelter: took in a dog that looks like Rex"),
-    DemoAccount("admin@demo.example", "admin", "admin: approves shelters"),
+    DemoAccount("admin@demo.example", "admin", "admin: approved the shelter; has no password", signs_in=False),
 )
+DEMO_EMAILS = tuple(a.email for a in ACCOUNTS)
+
+
+def holds_demo_accounts(db: Database) -> bool:
+    """Whether the database holds any of the demo's accounts (whose password is published)."""
+    marks = ", ".join("?" * len(DEMO_EMAILS))
+    return db.execute(f"SELECT count(*) FROM users WHERE email IN ({marks})", DEMO_EMAILS).fetchone()[0] > 0
+
+
+def _refuse_real_accounts(db: Database) -> None:
+    marks = ", ".join("?" * len(DEMO_EMAILS))
+    others = db.execute(f"SELECT count(*) FROM users WHERE email NOT IN ({marks})", DEMO_EMAILS).fetchone()[0]
+    if others:
+        raise UserError(f"this data folder holds {others} account(s) that are not the demo's; the demo (whose "
+                        "password is published) is only seeded into a data folder of its own: set "
+                        "SEARCH_PARTY_DATA_DIR to an empty folder")
 
 
 @dataclass(frozen=True)
@@ -116,7 +138,8 @@ def _camera(db: Database, owner_id: int, name: str, bearing: float, metres: floa
 
 def seed(settings: Settings, db: Database, now: datetime | None = None) -> DemoResult:
     """Seed the demo neighbourhood into ``db`` (see the module notes); does nothing if the demo's
-    pet owner already exists."""
+    pet owner already exists.  Refuses a database holding any other account."""
+    _refuse_real_accounts(db)
     existing = accounts.find_account(db, ACCOUNTS[0].email)
     if existing is not None:
         lost = reports.list_lost_reports(db, owner_id=existing.id)
@@ -126,7 +149,7 @@ def seed(settings: Settings, db: Database, now: datetime | None = None) -> DemoR
     scoring.threshold_for(models.embedder.version)  # an uncalibrated model fails here, before any write
     alex, sam, kim = (accounts.create_user(db, a.email, PASSWORD, display_name=a.email.split("@")[0].title())
                       for a in ACCOUNTS[:3])
-    admin = accounts.create_user(db, ACCOUNTS[4].email, PASSWORD, role="admin")
+    admin = accounts.create_user(db, ACCOUNTS[4].email, None, role="admin")  # nobody signs in as it
     shelter = accounts.register_shelter(db, ACCOUNTS[3].email, PASSWORD, name="Riverside Dog Rescue",
                                      lat=51.4950, lon=-0.1180, service_radius_m=15_000)
     accounts.approve_shelter(db, shelter.user_id, admin.id)

@@ -50,7 +50,8 @@ def _content_security_policy(tile_url: str | None) -> str:
 def create_app(overrides: dict[str, Any] | None = None, *, dev: bool = False) -> Flask:
     """The app.  ``overrides`` replace any Flask setting (``serve`` passes SETTINGS; tests also
     TESTING); ``dev`` marks a local run, which may make its own secret key (see web/config.py)."""
-    from web import db, errors
+    from search_party.health import Monitor
+    from web import db, errors, home
     from web.config import web_config
     from web.extensions import csrf, limiter, login_manager
 
@@ -68,6 +69,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, dev: bool = False) ->
         # Headers from any further hop (a client's own X-Forwarded-For) are ignored.
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.extensions[home.EXTENSION] = Monitor(settings)  # checked on first use or by `serve` at start
     db.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -61,6 +61,7 @@ def serve(host: str, port: int, no_worker: bool, demo: bool) -> None:
     from waitress import serve as waitress_serve
 
     from web import create_app
+    from web.home import EXTENSION
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
@@ -78,6 +79,9 @@ def serve(host: str, port: int, no_worker: bool, demo: bool) -> None:
     elif settings.public_url is None:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     app = create_app({"SETTINGS": settings}, dev=local)
+    if not app.extensions[EXTENSION].refresh().ok:  # verified once now; /healthz answers from memory
+        click.echo("warning: this server is not ready (see the log above; `search-party models` says more)",
+                   err=True)
     # SIGTERM (a service manager stopping us) unwinds like Ctrl-C, so the worker is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = None

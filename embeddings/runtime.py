@@ -22,6 +22,8 @@ class Runtime:
     threads: int | None = None  # intra-op threads per model; None: every core
     providers: tuple[str, ...] = ()  # onnxruntime execution providers by name; (): choose
     allow_download: bool = False  # fetch a missing file from its pinned source (registry)
+    download_dir: Path | None = None  # where fetched files go (and are looked for); None: model_dirs[0]
+    mirror: str | None = None  # fetch from here (base URL + file name) instead of the pinned source
 
     @property
     def intra_op_threads(self) -> int:

@@ -154,7 +154,10 @@ class Settings(BaseSettings):
     # -- the vision models
     model_dir: Path | None = Field(None, description="model files, searched before ../shared/models")
     model_cache: Path | None = Field(None, description="exported ONNX graphs (default DATA_DIR/models)")
-    allow_download: Flag = Field(False, description="fetch a missing model file from its pinned source")
+    offline: Flag = Field(False, description="never fetch a model file: a missing one is an error (by default a "
+                                             "missing file is fetched from its pinned source and verified)")
+    model_mirror: HttpUrl = Field(None, description="fetch missing model files from here (base URL + file name) "
+                                                    "instead of their pinned sources; verified the same way")
     detector: Annotated[str, BeforeValidator(_one_of(DETECTORS, "a detector"))] = Field(
         "picodet_s_416", description="the pet detector")
     embedder: Annotated[str, BeforeValidator(_one_of(EMBEDDERS, "an embedder"))] = Field(
@@ -261,8 +264,11 @@ class Settings(BaseSettings):
     def vision_runtime(self) -> Runtime:
         """Where the vision package finds model files and keeps exported graphs, and how it runs."""
         dirs = (self.model_dir, DEFAULT_MODEL_DIR) if self.model_dir else (DEFAULT_MODEL_DIR,)
+        # Fetched files go to the configured model folder, else beside the exported graphs (a
+        # data folder the server may write, unlike ../shared or an installed tree).
         return Runtime(model_dirs=dirs, cache_dir=self.cache_dir, threads=self.threads,
-                       providers=self.onnx_providers, allow_download=self.allow_download)
+                       providers=self.onnx_providers, allow_download=not self.offline,
+                       download_dir=self.model_dir or self.cache_dir, mirror=self.model_mirror)
 
     def prepare_dirs(self) -> None:
         """Create the data folders, or say clearly why they cannot be used."""

@@ -112,7 +112,10 @@ DETECTORS = tuple(name for name, spec in MODELS.items() if spec.kind == "detecto
 
 
 def _package_dir(package: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except ImportError:  # not installed (a production install has no [train] packages)
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(list(spec.submodule_search_locations)[0])

@@ -9,8 +9,8 @@ if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv with $PYTHON"
     "$PYTHON" -m venv .venv
 fi
-echo "== installing Search Party and its dependencies"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[train,test]"
+echo "== installing Search Party and its dependencies (the versions pinned in requirements.lock)"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[train,test]"
 if [ ! -f web/static/vendor/leaflet/leaflet.js ]; then
     echo "== fetching the map library (Leaflet) from the npm registry"
     bash scripts/vendor_leaflet.sh

@@ -1,4 +1,10 @@
-"""`search-party setup`: everything a fresh clone needs before it serves or tests. Safe to rerun."""
+"""`search-party setup`: everything a fresh clone or a server needs before it serves. Safe to rerun.
+
+It verifies the model files this server uses (fetching missing ones unless SEARCH_PARTY_OFFLINE),
+makes sure the re-ID graph it runs is exported, and creates or migrates the database.  Exporting a
+graph needs torch (the [train] extra); a production install has no torch and is given the graphs
+a build machine exported (README: "A server without torch"), so it never imports it.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,33 @@ import click
 from embeddings import registry
 from embeddings.embedder import SOURCES, Embedder
 from search_party.config import load_settings
-from search_party.errors import UserError
+from search_party.errors import ModelError, UserError
 from search_party.store.db import open_db, schema_version
 
 
 @click.command()
 def setup() -> None:
-    """Verify every model file, export the ONNX graphs and create or migrate the database."""
+    """Verify the model files, export the ONNX graphs and create or migrate the database."""
     settings = load_settings()
     runtime = settings.vision_runtime()
-    problems = [row.problem or row.name for row in registry.status(runtime) if not row.verified]
+    needed = {settings.detector, SOURCES[settings.embedder]}
+    rows = registry.status(runtime)
+    problems = [row.problem or row.name for row in rows if row.name in needed and not row.verified]
     if problems:
         raise UserError("model files are not ready:\n  " + "\n  ".join(problems))
-    click.echo("models: all verified by sha256")
+    absent = sorted(row.name for row in rows if not row.verified)
+    click.echo("models: verified by sha256" + (f" (not here, and not needed by these settings: "
+                                               f"{', '.join(absent)})" if absent else ""))
 
     settings.prepare_dirs()
     for model in SOURCES:
-        embedder = Embedder.load(model, runtime)
+        try:
+            embedder = Embedder.load(model, runtime)
+        except ModelError as exc:
+            if model == settings.embedder:
+                raise
+            click.echo(f"embedder {model}: not available here ({exc})")
+            continue
         click.echo(f"embedder {model}: {embedder.onnx_path.name} ({embedder.version})")
 
     db = open_db(settings.db_path)

@@ -101,6 +101,17 @@ def _port(value: Any) -> int | None:
     return number
 
 
+def _time_zone(value: Any) -> str:
+    from zoneinfo import ZoneInfo
+
+    text = str(value).strip()
+    try:
+        ZoneInfo(text)
+    except (ValueError, KeyError, OSError):
+        raise ValueError("is not a time zone name such as Europe/London or UTC") from None
+    return text
+
+
 def _proxy_hops(value: Any) -> int:
     try:
         number = int(str(value).strip())
@@ -185,6 +196,9 @@ class Settings(BaseSettings):
         None, description="map tiles, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png")
     tile_attribution: str = Field("", description="the credit line the tile provider asks for")
     rate_limits: Flag = Field(True, description="off only for load tests")
+    time_zone: Annotated[str, BeforeValidator(_time_zone)] = Field(
+        "UTC", description="the neighbourhood's time zone (e.g. Europe/London): a time typed in a page "
+                           "without JavaScript is read in it unless the visitor chooses another")
     # -- e-mail (without SMTP_HOST, mail goes to the log)
     smtp_host: str | None = Field(None, description="the SMTP server")
     smtp_port: Annotated[int | None, BeforeValidator(_port)] = Field(

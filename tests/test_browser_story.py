@@ -171,6 +171,9 @@ def test_the_whole_story(server, browser, tmp_path) -> None:
     expect(neighbour.locator(".badge.on")).to_have_text("Opted in")
     neighbour.locator("#upload-form input[type=file]").set_input_files(str(clip))
     expect(neighbour.locator("#upload-list li.status-done")).to_contain_text("done: 1 animal found")
+    # The page's own list of clips follows too, without a reload (before, it said "No clips yet").
+    expect(neighbour.locator("#clip-list tr[data-clip-id] .status-done")).to_contain_text("done: 1 animal found")
+    expect(neighbour.locator("#no-clips")).to_be_hidden()
     story.shot(neighbour, "clip-uploaded-and-processed")
 
     # --- a second neighbour adds a camera right beside it and never opts it in
@@ -252,3 +255,38 @@ def test_the_whole_story(server, browser, tmp_path) -> None:
 
     assert len(story.taken) == 13 and all(p.stat().st_size > 0 for p in story.taken)
     assert errors == []  # no script error and no refused resource (CSP) on any page
+
+
+def test_the_lost_dog_wizard_with_javascript_off(server, browser, tmp_path) -> None:
+    """A pet owner whose browser runs no script: the time-zone list shows beside the last-seen
+    time; an unreadable photo brings the wizard back with everything typed; the report then
+    keeps the time in the zone chosen (10:30 in New York is 14:30 or 15:30 UTC, never 10:30)."""
+    context = browser.new_context(base_url=server, java_script_enabled=False, timezone_id="UTC")
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    sign_up(page, "nojs@example.org", "Robin")
+    page.goto("/reports/new")
+    zone = page.get_by_label("Time zone of that time")
+    expect(zone).to_be_visible()
+    unreadable = tmp_path / "rex.jpg"
+    unreadable.write_text("this is not a photo")
+    day = (utcnow() - timedelta(days=1)).date()
+    page.get_by_label(re.compile("Photos of your pet")).set_input_files(str(unreadable))
+    page.get_by_label("Latitude").fill(str(LAST_SEEN[0]))
+    page.get_by_label("Longitude").fill(str(LAST_SEEN[1]))
+    page.get_by_label(re.compile("When was it last seen")).fill(f"{day}T10:30")
+    zone.select_option("America/New_York")
+    page.get_by_label("Your pet's name").fill("Rex")
+    page.get_by_label(re.compile("What it looks like")).fill("Brown, red collar")
+    page.get_by_role("button", name="Start the search").click()
+    expect(page.locator("p.alert:not(.step-problem)")).to_contain_text("choose the photos again")
+    expect(page.get_by_label("Your pet's name")).to_have_value("Rex")
+    expect(page.get_by_label(re.compile("What it looks like"))).to_have_value("Brown, red collar")
+    expect(page.get_by_label(re.compile("When was it last seen"))).to_have_value(f"{day}T10:30")
+    expect(page.get_by_label("Time zone of that time")).to_have_value("America/New_York")
+    page.get_by_label(re.compile("Photos of your pet")).set_input_files(str(OWNER_PHOTO))
+    page.get_by_role("button", name="Start the search").click()
+    page.wait_for_url(re.compile(r".*/reports/\d+$"))
+    report = page.request.get(page.url.replace("/reports/", "/api/reports/")).json()["report"]
+    assert report["last_seen"][11:16] in ("14:30", "15:30"), report["last_seen"]  # EDT or EST
+    context.close()

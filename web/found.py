@@ -17,7 +17,7 @@ from wtforms.validators import Length, Optional
 from search_party.community import consent, reports
 from search_party.community.report_submission import submit_found
 from search_party.community.reports import MAX_DESCRIPTION, MAX_PHOTOS, FoundReport
-from search_party.errors import UserError
+from search_party.errors import ImageError, UserError
 from search_party.search.coarse_location import coarse_area
 from web.access import current_user_id, login_required
 from web.db import get_db, settings
@@ -27,11 +27,13 @@ from web.jsonio import json_time
 from web.owner import (
     SPECIES_CHOICES,
     area_json,
+    form_kept,
     local_time,
     photo_urls,
     read_photos,
     refuse_upload_tokens,
     report_time,
+    time_zone_field,
 )
 
 bp = Blueprint("found", __name__)
@@ -44,6 +46,7 @@ class FoundReportForm(FlaskForm):
     lon = StringField("Longitude", validators=[Length(max=40)])
     found_at = StringField("When did you find it? (your local time)", validators=[Length(max=40)])
     utc_offset = HiddenField()
+    time_zone = time_zone_field()
     description = TextAreaField("Anything that helps: collar, tag, where it is now (optional)",
                                 validators=[Optional(), Length(max=MAX_DESCRIPTION)])
     submission_key = HiddenField()
@@ -95,6 +98,7 @@ def new_found() -> Any:
     form = FoundReportForm()
     if request.method == "GET":
         form.submission_key.data = uuid.uuid4().hex
+        form.time_zone.data = settings().time_zone
     error = None
     if form.validate_on_submit():
         try:
@@ -102,10 +106,11 @@ def new_found() -> Any:
                 settings(), get_db(), current_user_id(),
                 photos=read_photos(request.files.getlist(form.photos.name)), species=form.species.data,
                 lat=form.lat.data, lon=form.lon.data,
-                found_at=local_time(form.found_at.data, form.utc_offset.data, "the time you found it"),
+                found_at=local_time(form.found_at.data, form.utc_offset.data, "the time you found it",
+                                    form.time_zone.data),
                 description=form.description.data or "", submission_key=form.submission_key.data or None)
-        except UserError as exc:
-            error = str(exc)
+        except (UserError, ImageError) as exc:
+            error = form_kept(exc)
         else:
             flash("Thank you. Owners of lost pets that look like it are told at once, and can write "
                   "to you here; your address is never shown.", "ok")

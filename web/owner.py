@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -32,7 +34,7 @@ from search_party.community import consent, contact_preferences, reports, retent
 from search_party.community.report_submission import submit_lost
 from search_party.community.reports import MAX_DESCRIPTION, MAX_PET_NAME, MAX_PHOTOS, LostReport
 from search_party.community.search_status import search_status
-from search_party.errors import UserError
+from search_party.errors import ImageError, UserError
 from search_party.search import photo_check
 from search_party.search.coarse_location import CoarseArea
 from search_party.vision import load_models
@@ -84,9 +86,31 @@ def read_photos(files: list[FileStorage]) -> list[bytes]:
     return out
 
 
-def local_time(value: str | None, utc_offset_minutes: str | None, what: str) -> datetime:
+@cache
+def time_zone_choices() -> list[SelectChoice]:
+    """Every named time zone, for a page without JavaScript (the browser cannot say its own)."""
+    return [SelectChoice(z, z.replace("_", " ")) for z in sorted(available_timezones())
+            if "/" in z and not z.startswith(("Etc/", "SystemV/"))] + [SelectChoice("UTC", "UTC")]
+
+
+def form_kept(exc: Exception) -> str:
+    """The refusal of a report form that comes back filled in: a browser never keeps chosen files."""
+    message = str(exc).rstrip()
+    return message + ("" if message.endswith((".", "!", "?")) else ".") + \
+        " Your other answers are kept: choose the photos again."
+
+
+def time_zone_field() -> SelectField:
+    """Shown only without JavaScript (templates put it in <noscript>); with it, the page's script
+    sends the browser's own UTC offset instead."""
+    return SelectField("Time zone of that time", choices=time_zone_choices, validate_choice=False)
+
+
+def local_time(value: str | None, utc_offset_minutes: str | None, what: str,
+               time_zone: str | None = None) -> datetime:
     """A ``datetime-local`` form value (the visitor's wall clock) as an aware time: the page's
-    script sends the browser's UTC offset; without it the time is taken as UTC."""
+    script sends the browser's UTC offset; without JavaScript the visitor's chosen time zone
+    (``time_zone``), or else the neighbourhood's (SEARCH_PARTY_TIME_ZONE), says which clock."""
     text = (value or "").strip()
     if not text:
         raise UserError(f"{what} is missing: give a date and a time")
@@ -97,12 +121,16 @@ def local_time(value: str | None, utc_offset_minutes: str | None, what: str) -> 
     if moment.tzinfo is not None:
         return moment
     try:
-        minutes = int(utc_offset_minutes or 0)
+        minutes = int(utc_offset_minutes or "")
     except ValueError:
-        minutes = 0
-    if not -14 * 60 <= minutes <= 14 * 60:
-        minutes = 0
-    return moment.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+        minutes = None
+    if minutes is not None and -14 * 60 <= minutes <= 14 * 60:
+        return moment.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    zone = (time_zone or "").strip() or settings().time_zone
+    try:
+        return moment.replace(tzinfo=ZoneInfo(zone))
+    except (ValueError, KeyError, OSError):
+        raise UserError(f"{zone!r} is not a time zone; choose one from the list") from None
 
 
 def report_time(value: object, what: str) -> datetime:
@@ -139,6 +167,7 @@ class LostReportForm(FlaskForm):
     lon = StringField("Longitude", validators=[Length(max=40)])
     last_seen = StringField("When was it last seen? (your local time)", validators=[Length(max=40)])
     utc_offset = HiddenField()
+    time_zone = time_zone_field()
     radius_m = SelectField("Search cameras within", choices=RADIUS_CHOICES, default="1000")
     days = SelectField("Keep searching for", choices=DAYS_CHOICES, default="3")
     pet_name = StringField("Your pet's name", validators=[Length(max=MAX_PET_NAME)])
@@ -231,7 +260,8 @@ def reports_page() -> Any:
 def _lost_fields(form: LostReportForm) -> dict[str, Any]:
     return {"pet_name": form.pet_name.data or "", "species": form.species.data,
             "lat": form.lat.data, "lon": form.lon.data,
-            "last_seen": local_time(form.last_seen.data, form.utc_offset.data, "the last-seen time"),
+            "last_seen": local_time(form.last_seen.data, form.utc_offset.data, "the last-seen time",
+                                    form.time_zone.data),
             "radius_m": form.radius_m.data, "days": _whole(form.days.data, "days", 3),
             "description": form.description.data or "", "open_to": form.open_to.data}
 
@@ -243,14 +273,15 @@ def new_report() -> Any:
     form = LostReportForm()
     if request.method == "GET":
         form.submission_key.data = uuid.uuid4().hex
+        form.time_zone.data = settings().time_zone
     error = None
     if form.validate_on_submit():
         try:
             report, run = submit_lost(settings(), get_db(), current_user_id(),
                                       photos=read_photos(request.files.getlist(form.photos.name)),
                                       submission_key=form.submission_key.data or None, **_lost_fields(form))
-        except UserError as exc:
-            error = str(exc)
+        except (UserError, ImageError) as exc:
+            error = form_kept(exc)  # the page comes back with everything typed
         else:
             if run is not None:
                 flash(f"The search for {report.pet_name} has started: {run.sightings_compared} sighting(s) "

@@ -1,6 +1,7 @@
 // Clip upload with progress: each chosen or dropped file is sent on its own to the JSON API
 // (XHR, so the browser reports upload progress), then its processing status is polled until the
-// worker has finished it.  Without JavaScript the form posts all files to the page instead.
+// worker has finished it; the page's clip list shows each clip and its status as it changes.
+// Without JavaScript the form posts all files to the page instead.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -10,7 +11,32 @@
   var list = document.getElementById("upload-list");
   var token = document.querySelector("meta[name=csrf-token]").content;
   var maxBytes = parseInt(form.dataset.maxBytes, 10);
+  var clipList = document.getElementById("clip-list");
+  var noClips = document.getElementById("no-clips");
   var POLL_MS = 2000;
+
+  // The clip in the page's list of clips: added (newest first) or brought up to date.
+  function listed(clip) {
+    if (!clipList) { return; }
+    var tbody = clipList.tBodies[0];
+    var tr = tbody.querySelector("tr[data-clip-id='" + clip.id + "']");
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.setAttribute("data-clip-id", String(clip.id));
+      var name = document.createElement("td");
+      var link = document.createElement("a");
+      link.href = clipList.dataset.clipUrl.replace("{id}", String(clip.id));
+      link.textContent = clip.filename;
+      name.appendChild(link);
+      tr.appendChild(name);
+      tr.appendChild(document.createElement("td"));
+      tbody.insertBefore(tr, tbody.firstChild);
+    }
+    tr.cells[1].className = "status-" + clip.status;
+    tr.cells[1].textContent = clip.message;
+    clipList.hidden = false;
+    if (noClips) { noClips.hidden = true; }
+  }
 
   function row(name) {
     var li = document.createElement("li");
@@ -42,6 +68,7 @@
       try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
       if (xhr.status !== 200 || !body) { say(r, "could not read the status; reload the page", "failed"); return; }
       say(r, body.message, body.status);
+      listed(body);
       if (body.status === "queued" || body.status === "processing") {
         setTimeout(function () { poll(r, id); }, POLL_MS);
       }
@@ -76,6 +103,7 @@
       if ((xhr.status === 200 || xhr.status === 201) && body && body.clips && body.clips.length) {
         var clip = body.clips[0];
         say(r, clip.message, clip.status);
+        listed(clip);
         if (clip.status === "queued" || clip.status === "processing") { poll(r, clip.id); }
       } else {
         say(r, (body && body.error) || ("upload refused (" + xhr.status + ")"), "failed");

@@ -17,17 +17,20 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from embeddings import registry
 from embeddings.embedder import SOURCES
 from search_party.config import Settings
 from search_party.errors import ModelError
-from search_party.store.db import utcnow
 
 log = logging.getLogger(__name__)
 
 RECHECK_EVERY = timedelta(minutes=15)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Check:
 @dataclass(frozen=True)
 class Health:
     checks: tuple[Check, ...]
-    checked_at: datetime = field(default_factory=utcnow)
+    checked_at: datetime = field(default_factory=_now)
 
     @property
     def ok(self) -> bool:
@@ -105,7 +108,7 @@ class Monitor:
         with self._lock:
             health, stale = self._health, False
             if health is not None and not self._checking:
-                stale = utcnow() - health.checked_at >= self.recheck_every
+                stale = _now() - health.checked_at >= self.recheck_every
                 self._checking = stale
         if health is None:
             return self.refresh()

@@ -169,6 +169,7 @@ def test_the_whole_story(server, browser, tmp_path) -> None:
     neighbour.get_by_label(re.compile("Yes, search this camera")).check()
     neighbour.get_by_role("button", name="Opt in this camera").click()
     expect(neighbour.locator(".badge.on")).to_have_text("Opted in")
+    neighbour.wait_for_load_state()  # upload.js listens from the page's load on (see the wizard below)
     neighbour.locator("#upload-form input[type=file]").set_input_files(str(clip))
     expect(neighbour.locator("#upload-list li.status-done")).to_contain_text("done: 1 animal found")
     # The page's own list of clips follows too, without a reload (before, it said "No clips yet").
@@ -188,6 +189,9 @@ def test_the_whole_story(server, browser, tmp_path) -> None:
     sign_up(owner, "alex@example.org", "Alex")
     owner.get_by_role("link", name="Lost & found").click()
     owner.get_by_role("link", name="Report a lost dog").click()
+    # The wizard's script shows its steps once it listens: a photo chosen before that (a loaded
+    # machine runs the deferred script late) would never be checked.
+    expect(owner.locator("#wizard-steps")).to_be_visible()
     photos = owner.get_by_label(re.compile("Photos of your pet"))
     photos.set_input_files(str(PERSON_PHOTO))
     expect(owner.locator("#photo-checks li.problem")).to_contain_text("no dog found in this photo")

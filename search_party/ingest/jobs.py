@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -45,7 +43,6 @@ TASK_NAME = "ingest_clip"
 # see its process); far longer than the longest clip allowed takes.  Storing is safe anyway: the
 # old claim can no longer commit once the clip is re-queued.
 CLAIM_TIMEOUT = timedelta(hours=1)
-SPOOL_PART_MAX_AGE_S = 3600  # an unfinished upload copy older than this was abandoned
 
 
 # ---------------------------------------------------------------- claims
@@ -177,30 +174,11 @@ def recover(settings: Settings, db: Database, queue: JobQueue) -> Recovery:
         if clip.id not in pending:
             queue.enqueue(clip.id)
             report.enqueued.append(clip.id)
-    report.spool_removed = _clean_spool(settings, db)
+    report.spool_removed = spool.clean(settings, db)
     if report.requeued or report.failed:
         log.warning("recovered clips left by dead workers: requeued %s, failed %s",
                     report.requeued, report.failed)
     return report
-
-
-def _clean_spool(settings: Settings, db: Database) -> list[str]:
-    if not settings.spool_dir.is_dir():
-        return []
-    waiting = {r[0].split("/")[0] for r in db.execute(
-        "SELECT spool_name FROM clips WHERE spool_name IS NOT NULL AND status IN ('queued', 'processing')")}
-    removed = []
-    for path in settings.spool_dir.iterdir():
-        if path.name in waiting:
-            continue
-        if path.name.endswith(spool.PART_SUFFIX):
-            if time.time() - path.stat().st_mtime < SPOOL_PART_MAX_AGE_S:
-                continue  # an upload still being copied
-            path.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-        removed.append(path.name)
-    return removed
 
 
 # ---------------------------------------------------------------- the worker

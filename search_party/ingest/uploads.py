@@ -32,6 +32,7 @@ from search_party.community import cameras
 from search_party.community.cameras import owned_camera
 from search_party.config import Settings
 from search_party.errors import NotFound, UserError
+from search_party.ingest import file_leases
 from search_party.ingest.spool import Submission, register_clip
 from search_party.store import storage
 
@@ -91,13 +92,17 @@ def safe_clip_name(filename: str | None) -> str:
 
 
 def _sweep_stale(uploads: Path) -> None:
+    """Remove upload folders a dead request left.  A request holds its folder's lease until the
+    clip is registered, however long the upload takes (a growing file does not touch its folder's
+    mtime), so only an unheld folder that old is removed."""
     cutoff = time.time() - STALE_UPLOAD_S
     for entry in uploads.iterdir():
-        try:
-            if entry.stat().st_mtime < cutoff:
-                shutil.rmtree(entry, ignore_errors=True)
-        except FileNotFoundError:
-            continue
+        with file_leases.taken_if_free(entry) as free:
+            try:
+                if free and entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+            except FileNotFoundError:
+                continue
 
 
 def receive_clip(settings: Settings, db: Database, camera_id: int, stream: IO[bytes], filename: str | None, *,
@@ -118,7 +123,7 @@ def receive_clip(settings: Settings, db: Database, camera_id: int, stream: IO[by
     uploads = settings.data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     _sweep_stale(uploads)
-    with tempfile.TemporaryDirectory(dir=uploads) as folder:
+    with tempfile.TemporaryDirectory(dir=uploads) as folder, file_leases.held(Path(folder)):
         path = Path(folder) / name
         with path.open("wb") as out:
             shutil.copyfileobj(stream, out, 1 << 20)

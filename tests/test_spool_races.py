@@ -15,7 +15,7 @@ from pathlib import Path
 from short_clips import dog_clip
 
 from search_party.community import accounts, cameras
-from search_party.ingest import clip_task, jobs, spool, uploads
+from search_party.ingest import clip_task, file_leases, jobs, spool, uploads
 from search_party.store import storage
 from search_party.store.db import open_db
 
@@ -69,10 +69,17 @@ def test_the_spool_clean_up_never_removes_a_clip_being_registered(settings, tmp_
     submission = outcome["submission"]
     assert submission.created  # acknowledged: the sender was told it is queued
     spooled = settings.spool_dir / submission.clip.spool_name
-    assert during.spool_removed == []  # it waited for the registration instead
     assert spooled.is_file() and sha256(spooled) == sha256(clip_file)
-    after = jobs.recover(settings, db, queue)
+    assert during.spool_removed == []  # it waited for the registration instead
+    # A copy being made right now, of a camera file last modified an hour ago (the copy keeps the
+    # source's times), is not abandoned: its maker holds its lease.
+    copying = settings.spool_dir / "copying.part"
+    copying.write_bytes(b"the first megabyte")
+    os.utime(copying, (an_hour_ago, an_hour_ago))
+    with file_leases.held(copying):
+        after = jobs.recover(settings, db, queue)
     assert sorted(after.spool_removed) == ["clip-999", "dead.part"]  # the clean-up still cleans
+    assert copying.is_file()
     assert spooled.is_file() and after.enqueued == [submission.clip.id]
     done = clip_task.run_clip(settings, submission.clip.id, jobs.new_claim())
     assert done is not None and done.status == "done" and done.sightings_count == 1

@@ -18,5 +18,7 @@ def index() -> str:
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     state = health.check(settings())
-    body = {"ok": state.ok, "models": state.models, "problems": state.problems}
-    return jsonify(body), 200 if state.ok else 503
+    disk = health.disk(settings())
+    ok = state.ok and disk.ok
+    body = {"ok": ok, "models": state.models, "problems": state.problems, "disk": disk.as_dict()}
+    return jsonify(body), 200 if ok else 503

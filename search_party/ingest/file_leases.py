@@ -17,17 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _open(path: Path, create: bool) -> int:
-    if path.is_dir():
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    return os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
 
 
 @contextmanager
-def held(path: Path, *, create: bool = False) -> Iterator[None]:
-    """Hold ``path`` (a file, created if ``create``, or a folder) until the block ends; waits for
-    another holder to let go."""
-    fd = _open(path, create)
+def held(path: Path) -> Iterator[None]:
+    """Hold ``path`` (a file or a folder) until the block ends; waits for another holder to let
+    go."""
+    fd = _open(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -36,11 +34,11 @@ def held(path: Path, *, create: bool = False) -> Iterator[None]:
 
 
 @contextmanager
-def taken_if_free(path: Path, *, create: bool = False) -> Iterator[bool]:
+def taken_if_free(path: Path) -> Iterator[bool]:
     """Hold ``path`` for the block if nobody else holds it; yields False (without waiting) when
     someone does, or when it is gone."""
     try:
-        fd = _open(path, create)
+        fd = _open(path)
     except FileNotFoundError:
         yield False
         return

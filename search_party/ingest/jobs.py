@@ -26,7 +26,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import TaskWrapper
 from sqlite_utils import Database
 
-from search_party import vision
+from search_party import disk_space, vision
 from search_party.community import notifications, retention, standing_searches
 from search_party.config import Settings
 from search_party.errors import UserError
@@ -113,6 +113,8 @@ def make_queue(settings: Settings) -> JobQueue:
 
     @huey.task(name=TASK_NAME)
     def ingest_clip(clip_id: int) -> None:
+        if _paused(settings, f"clip {clip_id} stays queued"):
+            return  # still queued in SQLite: the recovery enqueues it again once there is room
         clip_task.run_clip(settings, clip_id, new_claim())
 
     queue = JobQueue(huey, ingest_clip)
@@ -125,6 +127,8 @@ def make_queue(settings: Settings) -> JobQueue:
     @huey.periodic_task(crontab(minute="*"), name="sync_index")
     def sync_index() -> None:
         # Keeps the index file at most a minute behind the database; readers catch up anyway.
+        if _paused(settings, "the index file is not rewritten"):
+            return
         embedder = vision.load_models(settings).embedder
         with open_db(settings.db_path) as db:
             VectorIndex.open(db, settings.index_path, embedder.version, embedder.dim)
@@ -143,6 +147,14 @@ def make_queue(settings: Settings) -> JobQueue:
         vision.load_models(settings)  # once per worker, before its first clip
 
     return queue
+
+
+def _paused(settings: Settings, what: str) -> bool:
+    """Whether the disk is too full for the worker to write (search_party/disk_space.py)."""
+    disk = disk_space.state(settings)
+    if disk.worker_paused:
+        log.warning("worker paused, %s: %s", what, "; ".join(disk.problems()))
+    return disk.worker_paused
 
 
 @dataclass
@@ -170,7 +182,8 @@ def recover(settings: Settings, db: Database, queue: JobQueue) -> Recovery:
         elif storage.requeue_clip(db, row["id"], row["claimed_by"]):
             report.requeued.append(row["id"])
     pending = queue.pending_clip_ids()
-    for clip in storage.list_clips(db, status="queued"):
+    paused = _paused(settings, "queued clips are not handed out")
+    for clip in [] if paused else storage.list_clips(db, status="queued"):
         if clip.id not in pending:
             queue.enqueue(clip.id)
             report.enqueued.append(clip.id)

@@ -17,6 +17,7 @@ a lease of its own (search_party/ingest/file_leases.py).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -32,7 +33,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from search_party.config import Settings
-from search_party.errors import UserError
+from search_party.errors import InsufficientStorage, UserError
 from search_party.ingest import file_leases
 from search_party.store import storage
 
@@ -70,6 +71,9 @@ def _copy_hashing(source: Path, part: Path) -> tuple[str, int]:
         stat = source.stat()
         os.utime(part, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise InsufficientStorage("the spool's disk is full; nothing was stored. Free some space "
+                                      "(or wait for the worker to drain the spool), then try again") from None
         raise UserError(f"cannot read {source}: {exc.strerror}") from None
     return digest.hexdigest(), size
 
@@ -87,25 +91,21 @@ def remove_spooled(settings: Settings, spool_name: str) -> None:
         shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def _lock_path(settings: Settings) -> Path:
-    """The spool's lock file, beside the spool folder (inside it, it would be one more entry)."""
-    return settings.spool_dir.with_name(settings.spool_dir.name + ".lock")
-
-
 @contextmanager
 def registering(settings: Settings) -> Iterator[None]:
-    """The spool's lock, held by a registration from its move into the spool to its commit."""
-    with file_leases.held(_lock_path(settings), create=True):
+    """The spool's lock (on the spool folder itself), held by a registration from its move into
+    the spool to its commit."""
+    with file_leases.held(settings.spool_dir):
         yield
 
 
 def register_clip(settings: Settings, db: Database, path: Path | str, camera_id: int,
                   start_time: datetime | None = None, *,
-                  admit: Callable[[Database], None] | None = None,
+                  admit: Callable[[Database, int], None] | None = None,
                   before_commit: Callable[[], None] | None = None) -> Submission:
     """Register a clip file for ``camera_id`` (which must be opted in and not paused).
 
-    ``admit(db)`` runs inside the registering transaction, the new clip's row already counted,
+    ``admit(db, clip_id)`` runs inside the registering transaction, before the file is moved,
     and refuses by raising (receive_clip checks the camera's daily bytes there, so two uploads at
     once cannot both slip under it).  ``before_commit`` is a test hook: it runs right after the
     file was moved into the spool, before the clip's row is committed."""
@@ -119,7 +119,7 @@ def register_clip(settings: Settings, db: Database, path: Path | str, camera_id:
 
     def spool(clip_id: int) -> str:
         if admit is not None:
-            admit(db)
+            admit(db, clip_id)
         name = _spool_name(clip_id, source)
         (settings.spool_dir / name).parent.mkdir(exist_ok=True)
         os.replace(part, settings.spool_dir / name)
@@ -147,7 +147,7 @@ def clean(settings: Settings, db: Database) -> list[str]:
     the names removed.  Does nothing while a registration holds the spool, to try again later."""
     if not settings.spool_dir.is_dir():
         return []
-    with file_leases.taken_if_free(_lock_path(settings), create=True) as free:
+    with file_leases.taken_if_free(settings.spool_dir) as free:
         if not free:
             log.info("a clip is being registered; the spool is cleaned at the next run")
             return []

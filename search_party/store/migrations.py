@@ -297,4 +297,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         DROP INDEX cameras_lat;
         CREATE INDEX cameras_place ON cameras (lat, lon, opted_in, paused);
     """),
+    # E-mail that failed is tried again with back-off (search_party.community.notifications).
+    Migration(10, "e-mail retries", """
+        ALTER TABLE notifications ADD COLUMN email_attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE notifications ADD COLUMN email_next_try TEXT;
+    """),
 )

@@ -15,8 +15,10 @@ Sighting ids only grow (AUTOINCREMENT, and clips are stored one transaction at a
 - the worker's periodic task runs the same catch-up, so a sighting stored by a worker that died
   before it could re-score is still scored: SQLite, not a message, says what is left to do.
 
-Reading the watermark, scoring and recording the candidates happen in one write transaction, so
-no sighting can be stored in between and be skipped.  Candidates then become consent requests
+Scoring and recording the candidates happen in one write transaction, and a search's watermark
+is what its index holds (``VectorIndex.through``, read there), so no sighting stored in between
+is skipped: it is above the watermark, and the standing search scores it.  The index is brought
+up to date before that transaction, never inside it.  Candidates then become consent requests
 (consent.send_requests), within each camera's daily quota.
 """
 
@@ -76,19 +78,22 @@ def search_report(db: Database, report_id: int, index: VectorIndex,
     if report.status != "active" or query is None:
         return SearchRun(report_id, 0, [], [])
     fence = _fence(report)
+    # Catching the index up (or rebuilding it) happens before the write lock, so no writer waits
+    # for it.  Sightings stored after this are past index.through: the standing search scores
+    # them (rescore_new_sightings), since scored_through stops at what the index holds.
+    index.sync(db)
     with write_transaction(db):
-        through = _max_sighting_id(db)
-        index.sync(db)
+        through = index.through
         result = matching.find_candidates(db, index, query, fence)
-        compared = _per_camera(db, matching.fenced_sightings(db, fence, query.model_version,
-                                                             query.species))
+        fenced = matching.fenced_sightings(db, fence, query.model_version, query.species)
+        fenced = fenced[fenced <= through]
         new = consent.record_candidates(db, report_id,
                                         [(c.sighting_ids, c.score) for c in result.asks],
-                                        compared=compared, now=now)
+                                        compared=_per_camera(db, fenced), now=now)
         db.execute("UPDATE lost_reports SET scored_through = max(scored_through, ?) WHERE id = ?",
                    [through, report_id])
     asked = consent.send_requests(db, now)
-    return SearchRun(report_id, result.fenced, new, [m for m in asked if m in new])
+    return SearchRun(report_id, len(fenced), new, [m for m in asked if m in new])
 
 
 def _score_new(db: Database, report: LostReport, through: int, now: datetime) -> SearchRun:

@@ -126,12 +126,13 @@ def make_queue(settings: Settings) -> JobQueue:
 
     @huey.periodic_task(crontab(minute="*"), name="sync_index")
     def sync_index() -> None:
-        # Keeps the index file at most a minute behind the database; readers catch up anyway.
+        # Rewrites the index file once it lags the database by enough that a server's side index
+        # grows (VectorIndex.compact); servers catch up from SQLite meanwhile.
         if _paused(settings, "the index file is not rewritten"):
             return
         embedder = vision.load_models(settings).embedder
         with open_db(settings.db_path) as db:
-            VectorIndex.open(db, settings.index_path, embedder.version, embedder.dim)
+            VectorIndex.compact(db, settings.index_path, embedder.version, embedder.dim)
 
     @huey.periodic_task(crontab(minute="*"), name="searches_and_retention")
     def searches_and_retention() -> None:

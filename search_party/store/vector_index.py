@@ -130,6 +130,13 @@ def _log_misses(marks: _Watermarks, seen: int) -> bool:
     return marks.deletions > seen and (marks.oldest_logged is None or marks.oldest_logged > seen + 1)
 
 
+def _members(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The distinct ``ids`` found in ``sorted_ids`` (sorted, unique), sorted."""
+    ids = np.unique(ids)
+    at = np.minimum(np.searchsorted(sorted_ids, ids), max(len(sorted_ids) - 1, 0))
+    return ids[sorted_ids[at] == ids] if len(sorted_ids) else ids[:0]
+
+
 def _stamp(stat: os.stat_result) -> tuple[int, int, int]:
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
@@ -475,15 +482,17 @@ class VectorIndex:
         self.delta_ids = np.concatenate([self.delta_ids, ids])
 
     def _remove(self, ids: np.ndarray) -> int:
-        """Drop these sighting ids (those the index does not hold are ignored); how many went."""
-        in_base = np.intersect1d(self.base_ids, ids, assume_unique=False)
-        in_delta = np.intersect1d(self.delta_ids, ids, assume_unique=False)
+        """Drop these sighting ids (those the index does not hold are ignored); how many went.
+        Membership by binary search: a sync deletes a few ids from an index of a million."""
+        if not len(ids):
+            return 0
+        in_base, in_delta = _members(self.base_ids, ids), _members(self.delta_ids, ids)
         if len(in_delta):
             assert self.delta is not None
             self.delta.remove_ids(faiss.IDSelectorBatch(in_delta))
             self.delta_ids = np.setdiff1d(self.delta_ids, in_delta, assume_unique=True)
         if self.mapped:
-            fresh = np.setdiff1d(in_base, self.removed, assume_unique=True)
+            fresh = np.setdiff1d(in_base, _members(self.removed, in_base), assume_unique=True)
             self.removed = np.union1d(self.removed, fresh)
             return len(fresh) + len(in_delta)
         if len(in_base):

@@ -24,6 +24,7 @@ up to date before that transaction, never inside it.  Candidates then become con
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,13 +59,18 @@ def _fence(report: LostReport) -> matching.Fence:
     return matching.Fence(report.last_seen_point, report.radius_m, report.last_seen)
 
 
-def _per_camera(db: Database, sighting_ids: np.ndarray) -> dict[int, int]:
-    """How many of these sightings each camera holds (for the camera owners' activity logs)."""
+def _per_camera(db: Database, sighting_ids: np.ndarray, cameras: np.ndarray,
+                since: datetime) -> dict[int, int]:
+    """How many of these fenced sightings (of ``cameras``, ended at or after ``since``) each
+    camera holds, for the camera owners' activity logs.  Answered from the fence's covering index
+    (camera, end time, id), never from the table's rows: thousands of row lookups cost tens of ms."""
     if not len(sighting_ids):
         return {}
-    rows = db.execute("SELECT camera_id, count(*) FROM sightings WHERE id IN "
+    rows = db.execute("SELECT camera_id, count(*) FROM sightings WHERE camera_id IN "
+                      "(SELECT value FROM json_each(?)) AND last_time >= ? AND id IN "
                       "(SELECT value FROM json_each(?)) GROUP BY camera_id",
-                      [f"[{','.join(str(int(i)) for i in sighting_ids)}]"]).fetchall()
+                      [json.dumps(cameras.tolist()), to_db_time(since),
+                       json.dumps(sighting_ids.tolist())]).fetchall()
     return dict(rows)
 
 
@@ -84,12 +90,13 @@ def search_report(db: Database, report_id: int, index: VectorIndex,
     index.sync(db)
     with write_transaction(db):
         through = index.through
-        result = matching.find_candidates(db, index, query, fence)
-        fenced = matching.fenced_sightings(db, fence, query.model_version, query.species)
+        cameras = matching.fenced_cameras(db, fence)
+        fenced = matching.fenced_sightings(db, fence, query.model_version, query.species, cameras)
+        result = matching.find_candidates(db, index, query, fence, cameras=cameras, allowed=fenced)
         fenced = fenced[fenced <= through]
         new = consent.record_candidates(db, report_id,
                                         [(c.sighting_ids, c.score) for c in result.asks],
-                                        compared=_per_camera(db, fenced), now=now)
+                                        compared=_per_camera(db, fenced, cameras, fence.since), now=now)
         db.execute("UPDATE lost_reports SET scored_through = max(scored_through, ?) WHERE id = ?",
                    [through, report_id])
     asked = consent.send_requests(db, now)
@@ -118,7 +125,7 @@ def _score_new(db: Database, report: LostReport, through: int, now: datetime) ->
         fenced = matching.fenced_sightings(db, fence, version, query.species, cameras)
         fresh = fenced[(fenced > report.scored_through) & (fenced <= through)]
         scored += len(fresh)
-        for camera_id, count in _per_camera(db, fresh).items():
+        for camera_id, count in _per_camera(db, fresh, cameras, fence.since).items():
             compared[camera_id] = compared.get(camera_id, 0) + count
         hits = [hit for sighting_id in fresh.tolist()
                 for hit in matching.rescore_sighting(db, sighting_id, [search])]

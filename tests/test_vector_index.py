@@ -194,8 +194,11 @@ def test_a_running_server_maps_the_file_once_then_keeps_up_from_sqlite_alone(wor
     _, found = again.search(query_vector("131", 5), 1)
     assert found[0, 0] == new_ids[0]  # its original was camera B's: the copy stored since is found
 
-    # An erasure rewrites the file at once; the server maps the new one at its next sync.
+    # An erasure rewrites the file at once; the server maps the new one on a background thread
+    # (its searches go on meanwhile) and swaps it in at the sync after.
     assert VectorIndex.refresh(db, path).status == f"synced: +2 -{len(gone)}"
+    assert held(db, path).index is faiss_index and first.newer_file_ready(timeout=60)
+    np.testing.assert_array_equal(first.search(queries(), 10)[1], fresh.search(queries(), 10)[1])
     mapped_again = held(db, path)
     assert mapped_again is first and mapped_again.index is not faiss_index
     assert len(mapped_again.removed) == 0 and mapped_again.delta_ids.size == 0

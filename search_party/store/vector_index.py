@@ -24,8 +24,8 @@ not counted twice), never copied.  A mapped index cannot be changed (FAISS abort
 so it takes what arrives since in a small exact side index (``delta``) and hides what was
 deleted since (``removed``, excluded from every search); ``compact`` (the worker, every minute)
 rewrites the file once those are more than ``COMPACT_AT`` vectors, a running server maps the new
-file at its next sync, and erasure (``refresh``) rewrites it at once so no deleted vector stays on
-disk.
+file on a background thread and swaps it in at a sync (never making a search wait for it), and
+erasure (``refresh``) rewrites it at once so no deleted vector stays on disk.
 
 Which index, and why:
 - up to ``FLAT_LIMIT`` vectors, exact search: ``IndexIDMap2(IndexFlatIP)``.  Vectors are
@@ -216,6 +216,9 @@ class VectorIndex:
         self.file_stamp: tuple[int, int, int] | None = None
         self.status = "new"  # what the last open/sync did, for logs and tests
         self._lock = threading.RLock()
+        self._newer: VectorIndex | None = None  # a newer file, mapped in the background
+        self._mapping_stamp: tuple[int, int, int] | None = None  # the file being (or last) mapped so
+        self._prepared = threading.Event()
 
     # ------------------------------------------------------------ open, load, save
 
@@ -452,24 +455,49 @@ class VectorIndex:
                 self.status = "current"
 
     def _map_newer_file(self, force: bool = False) -> None:
-        """Map the file if another process rewrote it (or ``force``), dropping delta and removed
-        (the new file's watermarks say where the next sync starts)."""
-        try:
-            stamp = _stamp(os.stat(self.path))
-        except FileNotFoundError:
-            return  # deleted (a restore is under way): keep what is held, it stays correct
-        if stamp == self.file_stamp and not force:
-            return
+        """Swap in a newer file (that ``compact`` or ``refresh`` wrote) once it is mapped, dropping
+        side index and removed set (its watermarks say where this sync starts).  Verifying a file
+        reads all of it (a second or two at a million), so that happens on a background thread,
+        never in a search; until then, what is held stays correct.  ``force`` maps it now."""
+        if self._newer is not None and not force:
+            newer, self._newer = self._newer, None
+        else:
+            try:
+                stamp = _stamp(os.stat(self.path))
+            except FileNotFoundError:
+                return  # deleted (a restore is under way): keep what is held, it stays correct
+            if not force:
+                if stamp != self.file_stamp and stamp != self._mapping_stamp:
+                    self._mapping_stamp = stamp
+                    threading.Thread(target=self._prepare_newer, name="map-index", daemon=True).start()
+                return
+            try:
+                newer = self._load(self.path, self.model_version, self.dim, self.flat_limit, mapped=True)
+            except IndexFileError as exc:
+                log.warning("index file %s cannot be used (%s); keeping the one held", self.path, exc)
+                return
+        self.index, self.base_ids, self.file_stamp = newer.index, newer.base_ids, newer.file_stamp
+        self.through, self.deletions_seen, self.mapped = newer.through, newer.deletions_seen, True
+        self.delta, self.delta_ids, self.removed = None, np.zeros(0, np.int64), np.zeros(0, np.int64)
+
+    def _prepare_newer(self) -> None:
         try:
             newer = self._load(self.path, self.model_version, self.dim, self.flat_limit, mapped=True)
         except IndexFileError as exc:
             log.warning("index file %s was rewritten but cannot be used (%s); keeping the one held",
                         self.path, exc)
-            self.file_stamp = stamp
-            return
-        self.index, self.base_ids, self.file_stamp = newer.index, newer.base_ids, newer.file_stamp
-        self.through, self.deletions_seen, self.mapped = newer.through, newer.deletions_seen, True
-        self.delta, self.delta_ids, self.removed = None, np.zeros(0, np.int64), np.zeros(0, np.int64)
+            newer = None
+        with self._lock:
+            self._newer = newer
+        self._prepared.set()
+
+    def newer_file_ready(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for a newer file being mapped in the background;
+        whether one is ready for the next sync to swap in."""
+        self._prepared.wait(timeout)
+        self._prepared.clear()
+        with self._lock:
+            return self._newer is not None
 
     def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if not self.mapped:

@@ -6,10 +6,13 @@ the real free space of the disk the test's data folder is on (the floor is set r
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from web_helpers import (
     DOG_CLIP,
     PEOPLE_CLIP,
+    LiveServer,
     add_opted_in_camera,
     app_config,
     csrf_token,
@@ -19,6 +22,7 @@ from web_helpers import (
 )
 
 from search_party import disk_space
+from search_party.agent.watch import MAX_TRIES, Agent
 from search_party.community import accounts, camera_tokens
 from search_party.community.limits import RateLimited
 from search_party.config import load_settings
@@ -120,6 +124,28 @@ def test_uploads_stop_at_the_free_space_floor_and_the_worker_pauses_below_half_o
     roomy_app = create_app(app_config(roomy))
     roomy_health = roomy_app.test_client().get("/healthz").json["disk"]
     assert not roomy_health["uploads_refused"] and roomy_health["problems"] == []
+
+
+def test_the_camera_agent_keeps_a_clip_the_disk_had_no_room_for_and_sends_it_later(settings, tmp_path):
+    """Tried: the real uploader against a real server short of disk (507), then with room."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copy2(DOG_CLIP, folder / DOG_CLIP.name)
+    full, _, camera_id = neighbour_app(settings, min_free_disk_mb=disk_space.free_bytes(settings) * 1.5 / MB)
+    with db_of(full) as db:
+        owner = accounts.find_account(db, "neighbour@example.org")
+        secret = camera_tokens.create_token(db, camera_id, owner.id, "nvr")[1]
+    waits: list[float] = []
+    with LiveServer(full) as server:
+        agent = Agent.create(folder, camera_id, secret, server.url, settle_s=0, sleep=waits.append,
+                             say=lambda line: None)
+        first = agent.scan_once()
+    assert first.postponed == [DOG_CLIP.name] and first.refused == [] and len(waits) == MAX_TRIES - 1
+    roomy = create_app(app_config(settings.model_copy(update={"min_free_disk_mb": 0})))
+    with LiveServer(roomy) as server:
+        later = Agent.create(folder, camera_id, secret, server.url, settle_s=0, sleep=waits.append,
+                             say=lambda line: None).scan_once()
+    assert later.uploaded == [DOG_CLIP.name] and [c.filename for c in stored(roomy, camera_id)] == [DOG_CLIP.name]
 
 
 def test_the_quota_and_floor_settings_refuse_nonsense(monkeypatch):

@@ -89,6 +89,26 @@ def _megabytes(value: Any) -> float:
     return number
 
 
+def _quota_megabytes(value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = 0.0
+    if not 0 < number <= 10_000_000:
+        raise ValueError("must be a number of megabytes above 0 (e.g. 2048 for 2 GB)")
+    return number
+
+
+def _floor_megabytes(value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 10_000_000:
+        raise ValueError("must be a number of megabytes, 0 or more (0 turns the check off)")
+    return number
+
+
 def _port(value: Any) -> int | None:
     if value is None:
         return None
@@ -192,6 +212,11 @@ class Settings(BaseSettings):
     dev: Flag = Field(False, description="a local trial: a secret key is made and kept in DATA_DIR")
     max_upload_mb: Annotated[float, BeforeValidator(_megabytes)] = Field(
         200, description="the largest request (one clip upload), in MB")
+    camera_daily_upload_mb: Annotated[float, BeforeValidator(_quota_megabytes)] = Field(
+        2048, description="the most one camera may upload in any 24 hours, in MB (more gets 429)")
+    min_free_disk_mb: Annotated[float, BeforeValidator(_floor_megabytes)] = Field(
+        1024, description="uploads are refused (507) rather than leave less free disk than this, "
+                          "in MB; the worker pauses below half of it")
     tile_url: Annotated[str | None, AfterValidator(_tile_url)] = Field(
         None, description="map tiles, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png")
     tile_attribution: str = Field("", description="the credit line the tile provider asks for")
@@ -264,6 +289,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def camera_daily_upload_bytes(self) -> int:
+        return int(self.camera_daily_upload_mb * 1024 * 1024)
 
     @property
     def effective_smtp_port(self) -> int:

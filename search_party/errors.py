@@ -7,7 +7,7 @@ vision only through the domain.
 
 from embeddings.errors import ImageError, ModelError
 
-__all__ = ["Forbidden", "ImageError", "ModelError", "NotFound", "UserError"]
+__all__ = ["Forbidden", "ImageError", "InsufficientStorage", "ModelError", "NotFound", "UserError"]
 
 
 class UserError(Exception):
@@ -21,3 +21,8 @@ class NotFound(UserError):
 
 class Forbidden(UserError):
     """The user is signed in but may not do this (not theirs, or not their role)."""
+
+
+class InsufficientStorage(UserError):
+    """The server is too short of disk space to store what was sent (search_party/disk_space.py);
+    nothing was stored, and sending it again later may work."""

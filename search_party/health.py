@@ -9,6 +9,8 @@ log, `search-party models`).  A new concern is one more function returning a ``C
 Checking the models means hashing every file the server loads (~37 MB), so it is never done per
 request: a ``Monitor`` verifies once when the server starts (``refresh``) and then again in the
 background when its answer is older than ``RECHECK_EVERY`` (``current`` never waits for it).
+Room on the disk (``disk``: uploads refused, worker paused; search_party/disk_space.py) is
+cheap to read, so it is read afresh on every call.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from embeddings import registry
 from embeddings.embedder import SOURCES
+from search_party import disk_space
 from search_party.config import Settings
 from search_party.errors import ModelError
 
@@ -115,3 +118,9 @@ class Monitor:
         if stale:
             threading.Thread(target=self.refresh, name="health-recheck", daemon=True).start()
         return health
+
+
+def disk(settings: Settings) -> disk_space.DiskState:
+    """Room on the data's disks, read afresh on every call (one statvfs per disk): whether uploads
+    are refused or the worker paused, and why."""
+    return disk_space.state(settings)

@@ -11,7 +11,7 @@ from test_jobs import ROOT, worker_env
 
 from search_party.store import storage
 from search_party.store.db import open_db
-from search_party.store.vector_index import VectorIndex, _read
+from search_party.store.vector_index import VectorIndex, file_header
 
 PUPPY = ROOT / "tests" / "fixtures" / "videos" / "dog_puppy_indoor_4s_480p.mp4"
 
@@ -56,7 +56,7 @@ def test_ingest_processes_a_clip_once_indexes_it_and_opt_out_erases_it(settings)
         assert clip.status == "done" and clip.attempts == 1 and len(storage.list_clips(db)) == 1
         assert clip.start_source == "given" and clip.start_time.isoformat() == "2025-06-01T06:00:00+00:00"
         assert len(sightings) == clip.sightings_count >= 1 and {s.label for s in sightings} == {"dog"}
-        header, _ = _read(settings.index_path)  # the shell path leaves the index current
+        header = file_header(settings.index_path)  # the shell path leaves the index current
         assert header["count"] == len(sightings)
         index = VectorIndex.refresh(db, settings.index_path)
         _, found = index.search(np.vstack(storage.crop_vectors(db, [sightings[0].id])[sightings[0].id]), 1)
@@ -70,7 +70,7 @@ def test_ingest_processes_a_clip_once_indexes_it_and_opt_out_erases_it(settings)
     with open_db(settings.db_path) as db:
         assert storage.count_sightings(db) == 0
         assert db.execute("SELECT count(*) FROM sighting_crops").fetchone()[0] == 0
-    assert _read(settings.index_path)[0]["count"] == 0  # gone from the index file at once
+    assert file_header(settings.index_path)["count"] == 0  # gone from the index file at once
 
 
 def test_unusable_files_get_one_line_a_failed_status_and_store_nothing(settings, tmp_path):

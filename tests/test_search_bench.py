@@ -18,6 +18,7 @@ from search_party.measure import search_bench
 from search_party.search import geofence, matching, scoring
 from search_party.store.db import from_db_time
 from search_party.store.index_kinds import INDEX_KINDS
+from search_party.store.vector_index import VectorIndex
 
 N = 2_000
 
@@ -85,14 +86,43 @@ def test_the_geofenced_search_finds_every_match_the_naive_one_finds(city):
 
 def test_the_command_prints_the_agreed_json_keys():
     result = CliRunner().invoke(cli, ["bench", "search", "--sightings", str(N), "--searches", "20",
-                                      "--json", "--data", str(MPDD), "--model", "imagenet"])
+                                      "--reports", "12", "--json", "--data", str(MPDD), "--model", "imagenet"])
     assert result.exit_code == 0, result.output
     figures = json.loads([ln for ln in result.output.splitlines() if ln.startswith("{")][0])
-    assert list(figures) == ["sightings", "p50_ms", "p95_ms", "peak_mb", "naive_p95_ms"]
+    assert list(figures) == ["sightings", "p50_ms", "p95_ms", "peak_mb", "naive_p95_ms", "report_p50_ms",
+                             "report_p95_ms", "faiss_p95_ms", "first_report_ms", "rss_first_mb", "rss_last_mb",
+                             "anon_first_mb", "anon_last_mb"]
     assert figures["sightings"] == N and figures["peak_mb"] > 0
+    assert figures["faiss_p95_ms"] > 0 and 0 < figures["report_p50_ms"] <= figures["report_p95_ms"]
 
 
 def test_a_data_folder_without_dogs_is_refused(tmp_path):
     """Tried: an empty folder as the source of real crops."""
     result = CliRunner().invoke(cli, ["bench", "search", "--sightings", str(N), "--data", str(tmp_path)])
     assert result.exit_code != 0 and "needs real crops" in str(result.exception)
+
+
+def test_the_real_path_searches_each_report_with_the_index_a_server_holds(tmp_path):
+    """``run_reports``: each report goes from its stored query vectors to its consent requests
+    through the process's one mapped index, which keeps up with the clips stored and the
+    sightings deleted between reports."""
+    city_base, query_base, identities = city_part()
+    _, _, thumb = real_vectors()
+    store = search_bench.build_store(tmp_path, N, city_base, embedder().version, thumb, index_kind="sq8")
+    figures = search_bench.run_reports(store, search_bench.plan_searches(
+        query_base, identities, embedder().version, store, 10, seed=3))
+    held = store.index
+    assert held.mapped and held is VectorIndex.for_process(store.db, held.path, held.model_version, held.dim,
+                                                           flat_limit=held.flat_limit)
+    assert figures["reports"] == 10 and 0 < figures["report_p50_ms"] <= figures["report_p95_ms"]
+    assert figures["hidden"] == 10  # one sighting deleted before each report
+    assert figures["side_index"] == 10 * search_bench.STORED_PER_REPORT
+    stored = {r[0] for r in store.db.execute("SELECT id FROM sightings")}
+    assert set(held.ids.tolist()) == stored and held.through == max(stored)
+    (asked,) = store.db.execute("SELECT count(*) FROM matches WHERE state = 'asked'").fetchone()
+    assert asked == round(figures["asked_per_report"] * 10) > 0
+    watermarks = [r[0] for r in store.db.execute("SELECT scored_through FROM lost_reports")]
+    assert len(watermarks) == 10 and all(0 < w <= held.through for w in watermarks)
+    for key in ("memory_before", "memory_first", "memory_last"):
+        assert figures[key]["rss"] >= figures[key]["anon"] > 0
+    store.db.close()

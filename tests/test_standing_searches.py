@@ -4,6 +4,8 @@ hook missed is caught up from SQLite; one visit is one request."""
 
 from __future__ import annotations
 
+import re
+import threading
 from datetime import timedelta
 
 from domain_world import (
@@ -52,6 +54,52 @@ def test_a_dog_filmed_an_hour_after_the_report_is_found_by_the_ingest_path(tmp_p
     (request,) = notifications.inbox(db, cam.owner_id)
     assert request.match_id == match.id and "Max" in request.subject
     assert reports.get_lost_report(db, report.id).scored_through == match.sighting_id
+
+
+def test_a_search_catches_its_index_up_without_the_write_lock_and_skips_nothing_stored_meanwhile(tmp_path):
+    """The search's index sync is stopped (at SQLite's statement trace) while it reads the vectors
+    stored since the index was opened; meanwhile another connection that will not wait for a lock
+    stores a clip of the same dog.  Nothing waits, and both sightings are scored once."""
+    db = open_db(tmp_path / "sp.db")
+    owner = accounts.create_user(db, "owner@example.org")
+    cam = camera(db, "neighbour@example.org", place(45, 300))
+    report, _ = reports.create_lost_report(
+        db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
+        lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
+    index = open_index(db, tmp_path)  # the server's index, opened before the sighting below
+    (first,) = store_sightings(db, cam, [(LOST_DOG, 1)], shift=timedelta(hours=1))
+    reading, go = threading.Event(), threading.Event()
+
+    def pause_in_the_index_catch_up(sql: str) -> None:  # the statement, its values filled in
+        if re.search(r"SELECT id, vector FROM sightings WHERE model_version = '[^']+' AND id > \d+", sql) \
+                and not reading.is_set():
+            reading.set()
+            go.wait(60)
+
+    runs: list = []
+
+    def run_the_search() -> None:
+        with open_db(tmp_path / "sp.db") as searching:
+            searching.conn.set_trace_callback(pause_in_the_index_catch_up)
+            runs.append(standing_searches.search_report(searching, report.id, index, now=NOW))
+
+    search = threading.Thread(target=run_the_search)
+    search.start()
+    try:
+        assert reading.wait(60)
+        impatient = open_db(tmp_path / "sp.db")
+        impatient.execute("PRAGMA busy_timeout = 0")  # "database is locked" at once if anyone writes
+        (late,) = store_sightings(impatient, cam, [(LOST_DOG, 3)], shift=timedelta(hours=1, minutes=1))
+    finally:
+        go.set()
+        search.join(60)
+    (run,) = runs
+    assert run.sightings_compared == 1 and len(run.new_matches) == 1  # the first, through FAISS
+    assert reports.get_lost_report(db, report.id).scored_through == first < late
+    (caught_up,) = standing_searches.rescore_new_sightings(db, now=NOW)  # the late one, once
+    assert caught_up.sightings_compared == 1 and caught_up.new_matches == []  # the same visit
+    assert standing_searches.rescore_new_sightings(db, now=NOW) == []
+    assert [m.sighting_id for m in consent.matches_of_report(db, report.id)] == [first]
 
 
 def test_a_sighting_the_hook_missed_is_caught_up_once_and_a_visit_is_asked_once(tmp_path):

@@ -102,7 +102,7 @@ def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(d
         notifications.notify(db, ann.id, "test", "Could this be Max?", "Open Search Party.")
     with smtp_server() as server:
         mailer = notifications.mailer_for(load_settings(**server.settings()))
-        assert notifications.deliver_pending(db, mailer) == {"sent": 1, "logged": 0, "failed": 0}
+        assert notifications.deliver_pending(db, mailer) == {"sent": 1, "logged": 0, "retrying": 0, "failed": 0}
         assert notifications.deliver_pending(db, mailer)["sent"] == 0  # tried: delivering twice
     assert len(server.messages) == 1
     assert server.messages[0]["To"] == "ann@example.org"
@@ -122,12 +122,19 @@ def test_email_goes_through_smtp_once_when_configured_and_to_the_log_otherwise(d
         load_settings()
 
 
-def test_an_unreachable_smtp_server_marks_the_email_failed_and_keeps_the_inbox(db):
+def test_an_unreachable_smtp_server_is_retried_then_the_email_is_marked_failed_and_the_inbox_kept(db):
     ann = accounts.create_user(db, "ann@example.org")
     with write_transaction(db):
         notifications.notify(db, ann.id, "test", "Hello", "Body")
-    unreachable = load_settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_tls="none")
-    # Tried: a port nothing listens on.
-    assert notifications.deliver_pending(db, notifications.mailer_for(unreachable))["failed"] == 1
+    unreachable = notifications.mailer_for(load_settings(smtp_host="127.0.0.1", smtp_port=free_port(),
+                                                         smtp_tls="none"))
+    # Tried: a port nothing listens on, every time the message is due, until the attempts run out.
+    now = utcnow()
+    for attempt in range(1, notifications.MAX_EMAIL_ATTEMPTS + 1):
+        counts = notifications.deliver_pending(db, unreachable, now=now)
+        assert counts == {"sent": 0, "logged": 0, "retrying": int(attempt < notifications.MAX_EMAIL_ATTEMPTS),
+                          "failed": int(attempt == notifications.MAX_EMAIL_ATTEMPTS)}
+        now += notifications.RETRY_DELAYS[min(attempt, len(notifications.RETRY_DELAYS)) - 1]
     (kept,) = notifications.inbox(db, ann.id)
     assert kept.email_status == "failed"
+    assert sum(notifications.deliver_pending(db, unreachable, now=now + timedelta(days=1)).values()) == 0

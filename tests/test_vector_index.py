@@ -10,9 +10,9 @@ import pytest
 from sighting_drafts import clip_result, embedder, mpdd_drafts, query_vector
 
 from search_party.community import accounts, cameras
-from search_party.store import storage
+from search_party.store import storage, vector_index
 from search_party.store.db import open_db, write_transaction
-from search_party.store.vector_index import FLAT_LIMIT, Plan, VectorIndex
+from search_party.store.vector_index import FLAT_LIMIT, Plan, VectorIndex, file_header
 
 
 def store(db, camera, drafts, sha):
@@ -100,6 +100,7 @@ def test_sightings_stored_or_deleted_after_the_file_was_written_are_caught_up(wo
     new_ids = store(db, cams[0], [drafts[("131", 5)], drafts[("148", 3)]], sha="9" * 64)
     index = open_index(db, path)
     assert index.status == "synced: +2 -0" and index.count == len(ids) + 2
+    assert file_header(path)["through"] < min(new_ids)  # opening caught up in memory only
     _, found = index.search(query_vector("131", 5), 2)
     assert set(found[0]) == {ids[("131", 5)], new_ids[0]}  # the copy is found beside the original
     # Camera B's clips deleted behind the index file's back (as a crash between an opt-out's
@@ -108,7 +109,7 @@ def test_sightings_stored_or_deleted_after_the_file_was_written_are_caught_up(wo
     with write_transaction(db):
         db.execute("DELETE FROM clips WHERE camera_id = ?", [cams[1].id])
     index = VectorIndex.refresh(db, path)
-    assert index.status == f"synced: +0 -{gone}"
+    assert index.status == f"synced: +2 -{gone}"  # the two stored since, and the deleted
     assert open_index(db, path).status == "loaded"  # the file on disk no longer holds them
     assert set(index.ids.tolist()) == {s.id for s in storage.list_sightings(db)}
     _, found = index.search(queries(), 10)
@@ -152,3 +153,90 @@ def test_a_large_index_is_compressed_and_still_honours_the_allowed_set(world):
     reloaded = open_index(db, path, flat_limit=10)
     assert reloaded.status == "loaded" and reloaded.count == len(ids)
     assert open_index(db, path).status.startswith("rebuilt: stale (sq8 index")  # limit raised back
+
+
+# ---------------------------------------------------------------- the index a running server holds
+
+
+def live_ids(db, camera_ids=None):
+    return {s.id for s in storage.list_sightings(db, camera_ids=camera_ids)}
+
+
+def held(db, path):
+    return VectorIndex.for_process(db, path, embedder().version, embedder().dim)
+
+
+def test_a_running_server_maps_the_file_once_then_keeps_up_from_sqlite_alone(world):
+    db, cams, _, path = world
+    first = held(db, path)
+    assert first.status == "rebuilt: missing" and first.mapped
+    # Memory-mapped: the vectors are the file's pages (FAISS IO_FLAG_MMAP_IFC), not a copy.
+    assert not faiss.downcast_index(first.index.index).codes.is_owned
+    faiss_index, stamp = first.index, path.stat().st_mtime_ns
+    drafts = mpdd_drafts()
+    new_ids = store(db, cams[0], [drafts[("131", 5)], drafts[("148", 3)]], sha="9" * 64)
+    gone = live_ids(db, [cams[1].id])
+    with write_transaction(db):
+        db.execute("DELETE FROM clips WHERE camera_id = ?", [cams[1].id])  # cascades to sightings
+
+    again = held(db, path)
+    assert again is first and again.index is faiss_index  # the same mapped index: no reload
+    assert again.status == f"synced: +2 -{len(gone)}" and path.stat().st_mtime_ns == stamp
+    assert set(again.ids.tolist()) == live_ids(db) and again.count == len(live_ids(db))
+    # The same answers as an index built from SQLite now, with and without an allowed set.
+    fresh = open_index(db, path.with_name("fresh.faiss"))
+    assert fresh.status == "rebuilt: missing"
+    allowed = sorted(live_ids(db) | gone)  # deleted ids asked for are still never returned
+    for args in ((queries(), 10), (queries(), 10, allowed)):
+        got, want = again.search(*args), fresh.search(*args)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    _, found = again.search(query_vector("131", 5), 1)
+    assert found[0, 0] == new_ids[0]  # its original was camera B's: the copy stored since is found
+
+    # An erasure rewrites the file at once; the server maps the new one on a background thread
+    # (its searches go on meanwhile) and swaps it in at the sync after.
+    assert VectorIndex.refresh(db, path).status == f"synced: +2 -{len(gone)}"
+    assert held(db, path).index is faiss_index and first.newer_file_ready(timeout=60)
+    np.testing.assert_array_equal(first.search(queries(), 10)[1], fresh.search(queries(), 10)[1])
+    mapped_again = held(db, path)
+    assert mapped_again is first and mapped_again.index is not faiss_index
+    assert len(mapped_again.removed) == 0 and mapped_again.delta_ids.size == 0
+    assert set(mapped_again.ids.tolist()) == live_ids(db)
+
+
+def test_compact_rewrites_the_file_only_once_it_lags_enough(world, monkeypatch):
+    db, cams, _, path = world
+    embed = embedder()
+    held(db, path)
+    drafts = mpdd_drafts()
+    store(db, cams[0], [drafts[("131", 5)]], sha="8" * 64)
+    assert VectorIndex.compact(db, path, embed.version, embed.dim) is None  # 1 change: not yet
+    monkeypatch.setattr(vector_index, "COMPACT_AT", 1)
+    compacted = VectorIndex.compact(db, path, embed.version, embed.dim)
+    assert compacted is not None and compacted.status == "synced: +1 -0"
+    header = file_header(path)
+    assert header["count"] == len(live_ids(db)) and header["through"] == max(live_ids(db))
+    assert VectorIndex.compact(db, path, embed.version, embed.dim) is None  # current now
+    assert open_index(db, path).status == "loaded"
+
+
+def test_an_index_behind_a_pruned_deletion_log_reconciles_and_a_restored_database_rebuilds(world, tmp_path):
+    db, cams, _, path = world
+    embed = embedder()
+    # An index that then does not sync for more than a week (read whole: it keeps to itself).
+    behind = VectorIndex.open(db, path, embed.version, embed.dim, mapped=False)
+    gone = live_ids(db, [cams[1].id])
+    with write_transaction(db):
+        db.execute("DELETE FROM clips WHERE camera_id = ?", [cams[1].id])
+        db.execute("UPDATE sighting_deletions SET deleted = deleted - ?", [vector_index.DELETION_LOG_DAYS + 1])
+    # The worker's upkeep prunes the log, and rewrites the file, which no longer reaches back.
+    assert VectorIndex.compact(db, path, embed.version, embed.dim).status == f"synced: +0 -{len(gone)}"
+    assert db.execute("SELECT count(*) FROM sighting_deletions").fetchone()[0] == 0
+    assert file_header(path)["count"] == len(live_ids(db))
+    behind.sync(db)
+    assert behind.status == f"synced: +0 -{len(gone)}" and set(behind.ids.tolist()) == live_ids(db)
+    # A database older than the index (a backup restored under a running server): rebuilt.
+    older = open_db(tmp_path / "older.db")
+    behind.sync(older)
+    assert behind.status == "rebuilt: stale (the database is older than the index)" and behind.count == 0

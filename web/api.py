@@ -226,6 +226,8 @@ def upload_clips(camera_id: int) -> Any:
     8601 with offset) and ``modified`` (the file's time, seconds or milliseconds since 1970).
     201 when a clip is new, 200 when every file was already uploaded (deduplicated by content)."""
     _may_use_camera(camera_id)
+    # Before the body is read: a camera over its daily bytes, or a disk near full, gets 429/507.
+    uploads.check_room(settings(), get_db(), camera_id, request.content_length or 0)
     files = [f for f in request.files.getlist(UPLOAD_FIELD) if f and f.filename]
     if not files:
         raise UserError(f"no clip in the upload: send the video file in the multipart field {UPLOAD_FIELD!r}")

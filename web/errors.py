@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from search_party.community.limits import RateLimited
-from search_party.errors import Forbidden, ImageError, ModelError, NotFound, UserError
+from search_party.errors import Forbidden, ImageError, InsufficientStorage, ModelError, NotFound, UserError
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,16 @@ ADVICE = {
     500: ("Something went wrong on our side", "Try again in a minute. If it keeps happening, tell the "
           "person who runs this server what you were doing."),
     503: ("Not ready yet", "Part of the server is not ready (a model file may be missing). Tell its operator."),
+    507: ("The server is out of room", "Nothing was stored. Try again later; if it lasts, tell the "
+          "person who runs this server."),
 }
 
 
 def _status_of_user_error(exc: UserError) -> int:
     if isinstance(exc, RateLimited):  # a daily limit: 429 tells clients to back off, not to fix input
         return 429
+    if isinstance(exc, InsufficientStorage):  # the server's disk, not the input: try again later
+        return 507
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, Forbidden):

@@ -11,7 +11,8 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from search_party.community import activity, camera_tokens, cameras, consent
-from search_party.errors import UserError
+from search_party.community.limits import RateLimited
+from search_party.errors import InsufficientStorage, UserError
 from search_party.ingest import uploads
 from web.access import current_user_id, login_required
 from web.db import enqueue_clip, get_db, settings
@@ -142,6 +143,7 @@ def upload(camera_id: int) -> Any:
     uid = current_user_id()
     db = get_db()
     cameras.owned_camera(db, camera_id, uid)
+    uploads.check_room(settings(), db, camera_id, request.content_length or 0)  # 429 or 507
     form = UploadForm()
     files = [f for f in request.files.getlist(form.clips.name) if f and f.filename]
     if not form.validate_on_submit() or not files:
@@ -151,6 +153,9 @@ def upload(camera_id: int) -> Any:
         try:
             status = uploads.receive_owned_clip(
                 settings(), db, camera_id, uid, file.stream, file.filename, enqueue=enqueue_clip)
+        except (RateLimited, InsufficientStorage) as exc:
+            # Not this file's fault: answered 429 or 507 at once; the files before it are stored.
+            raise type(exc)(f"{file.filename}: {exc}") from None
         except UserError as exc:
             flash(f"{file.filename}: {exc}", "problem")
         else:

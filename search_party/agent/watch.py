@@ -43,7 +43,7 @@ DEFAULT_STATE_NAME = ".search-party-uploads.json"
 REQUEST_TIMEOUT_S = 120
 MAX_TRIES = 6
 MAX_BACKOFF_S = 60.0
-TRANSIENT_STATUSES = (408, 425, 429, 500, 502, 503, 504)
+TRANSIENT_STATUSES = (408, 425, 429, 500, 502, 503, 504, 507)  # 507: the server is short of disk
 USER_AGENT = "search-party-agent/1"
 
 

@@ -104,9 +104,9 @@ def ingest(clips: tuple[Path, ...], camera_id: int, start: str | None, wait: boo
                 failed += 1
             else:
                 click.echo(f"{path}: clip {clip.id} {_describe(finished)}")
-        if processed:  # bring the index file up to date, as the worker does every minute
+        if processed:  # the index file's upkeep, as the worker does every minute
             embedder = load_models(settings).embedder
-            VectorIndex.open(db, settings.index_path, embedder.version, embedder.dim)
+            VectorIndex.compact(db, settings.index_path, embedder.version, embedder.dim)
     if failed:
         sys.exit(2)
 

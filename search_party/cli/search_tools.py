@@ -101,8 +101,13 @@ def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, id
 @click.option("--sightings", "count", type=click.IntRange(100, 5_000_000), required=True,
               help="How many sightings the simulated city holds (e.g. 10000, 100000, 1000000).")
 @click.option("--json", "as_json", is_flag=True,
-              help="One JSON object: sightings, p50_ms, p95_ms, peak_mb, naive_p95_ms.")
+              help="One JSON object: sightings, p50_ms, p95_ms, peak_mb, naive_p95_ms, report_p50_ms, "
+                   "report_p95_ms, faiss_p95_ms, first_report_ms, rss_first_mb, rss_last_mb, "
+                   "anon_first_mb, anon_last_mb.")
 @click.option("--searches", type=click.IntRange(10, 10_000), default=200, show_default=True)
+@click.option("--reports", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Lost reports searched along the real path (the index as a server holds it, up to "
+                   "the consent requests stored).")
 @click.option("--index", "index_kind", type=click.Choice(INDEX_KINDS), default=None,
               help=f"FAISS index: flat (exact float32) or sq8 (8 bits per dimension, 4× smaller). "
                    f"Default: flat up to {FLAT_LIMIT:,} sightings, sq8 above.")
@@ -117,9 +122,10 @@ def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, id
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
               help="FAISS threads. A search is one query vector and FAISS spreads queries over "
                    "threads, so more only add overhead (2 threads were 2.5x slower on 2 cores).")
-def bench_search(count: int, as_json: bool, searches: int, index_kind: str | None, model: str | None,
-                 data_dir: Path | None, workdir: Path | None, threads: int) -> None:
-    """Milliseconds per search (2 km radius, 5 photos) and peak memory, beside a naive search."""
+def bench_search(count: int, as_json: bool, searches: int, reports: int, index_kind: str | None,
+                 model: str | None, data_dir: Path | None, workdir: Path | None, threads: int) -> None:
+    """Milliseconds per search (2 km radius, 5 photos) and peak memory, beside a naive search; then
+    the real path of lost reports with the index as a running server holds it, and its memory."""
     data_dir = data_dir or DEFAULT_DOGS
     items = reid_data.read_folder(data_dir) if data_dir.is_dir() else []
     if len(items) < search_bench.PHOTOS:
@@ -145,6 +151,8 @@ def bench_search(count: int, as_json: bool, searches: int, index_kind: str | Non
                                           store, searches)
         figures = search_bench.run(store, plan)
         figures["peak_mb"] = search_bench.peak_mb()
+        real = search_bench.run_reports(store, search_bench.plan_searches(
+            base[searched], identities[searched], embedder.version, store, reports, seed=3))
         store.db.close()
     note = (f"synthetic sightings at city density (50 opted-in cameras/km², 5 dogs/camera/day, "
             f"30 days kept: {store.cameras:,} cameras, city radius {store.city_radius_m / 1000:.1f} km); "
@@ -154,12 +162,19 @@ def bench_search(count: int, as_json: bool, searches: int, index_kind: str | Non
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     cpu = (f"CPU time per search (what a core of its own takes): p50 {figures['cpu_p50_ms']:.1f} ms, "
            f"p95 {figures['cpu_p95_ms']:.1f} ms; load average during the run {load}")
+    first, tenth, last = real["memory_first"], real["memory_tenth"], real["memory_last"]
     if as_json:
         click.echo(note, err=True)
         click.echo(cpu, err=True)
         click.echo(json.dumps({"sightings": count, "p50_ms": round(figures["p50_ms"], 2),
                                "p95_ms": round(figures["p95_ms"], 2), "peak_mb": round(figures["peak_mb"]),
-                               "naive_p95_ms": round(figures["naive_p95_ms"], 2)}))
+                               "naive_p95_ms": round(figures["naive_p95_ms"], 2),
+                               "report_p50_ms": round(real["report_p50_ms"], 2),
+                               "report_p95_ms": round(real["report_p95_ms"], 2),
+                               "faiss_p95_ms": round(real["faiss_p95_ms"], 2),
+                               "first_report_ms": round(real["first_report_ms"], 2),
+                               "rss_first_mb": round(first["rss"]), "rss_last_mb": round(last["rss"]),
+                               "anon_first_mb": round(first["anon"]), "anon_last_mb": round(last["anon"])}))
         return
     click.echo(note)
     click.echo(f"{figures['searches']} searches, radius {search_bench.SEARCH_RADIUS_M / 1000:g} km, "
@@ -170,3 +185,18 @@ def bench_search(count: int, as_json: bool, searches: int, index_kind: str | Non
     click.echo(f"{count:>10,} {figures['p50_ms']:>7.1f} {figures['p95_ms']:>7.1f} {figures['peak_mb']:>8.0f} "
                f"{figures['naive_p50_ms']:>9.1f} {figures['naive_p95_ms']:>9.1f}")
     click.echo(cpu)
+    click.echo(f"real path: {real['reports']} lost reports, each from its stored query vectors to its "
+               f"consent requests stored ({real['asked_per_report']:.1f} asked per report), with the "
+               f"index as a server holds it (mapped once, synced every report; {search_bench.STORED_PER_REPORT} "
+               f"sightings stored and {search_bench.DELETED_PER_REPORT} deleted between reports)")
+    click.echo(f"{'report p50':>10} {'report p95':>10} {'CPU p50':>7} {'CPU p95':>7} {'first (maps the file)':>21} "
+               f"{'FAISS p50':>9} {'FAISS p95':>9} {'FAISS CPU p95':>13}")
+    click.echo(f"{real['report_p50_ms']:>10.1f} {real['report_p95_ms']:>10.1f} {real['report_cpu_p50_ms']:>7.1f} "
+               f"{real['report_cpu_p95_ms']:>7.1f} {real['first_report_ms']:>21.1f} "
+               f"{real['faiss_p50_ms']:>9.1f} {real['faiss_p95_ms']:>9.1f} {real['faiss_cpu_p95_ms']:>13.1f}")
+    click.echo(f"{'memory MB':>10} {'RSS':>7} {'anon':>7} {'file':>7}")
+    for label, mem in (("before", real["memory_before"]), ("report 1", first), ("report 10", tenth),
+                       (f"report {real['reports']}", last)):
+        click.echo(f"{label:>10} {mem['rss']:>7.0f} {mem['anon']:>7.0f} {mem['file']:>7.0f}")
+    click.echo(f"index after the run: {real['index_status']}; side index {real['side_index']} vectors, "
+               f"{real['hidden']} hidden as deleted; load average {load}")

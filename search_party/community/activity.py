@@ -63,10 +63,11 @@ def record(db: Database, camera_id: int, lost_report_id: int, pet_name: str, spe
     """Add one entry, inside the caller's transaction."""
     if event not in EVENTS:
         raise ValueError(f"unknown activity event {event!r}")
-    db.table("camera_activity").insert({
-        "camera_id": camera_id, "lost_report_id": lost_report_id, "pet_name": pet_name,
-        "species": species, "event": event, "sightings": sightings, "likely": likely,
-        "at": to_db_time(at or utcnow())})
+    # Plain SQL: a city-wide search logs hundreds of cameras in its one transaction.
+    db.execute("INSERT INTO camera_activity (camera_id, lost_report_id, pet_name, species, event, "
+               "sightings, likely, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [camera_id, lost_report_id, pet_name, species, event, sightings, likely,
+                to_db_time(at or utcnow())])
 
 
 def for_owner(db: Database, owner_id: int, *, camera_id: int | None = None,

@@ -11,6 +11,9 @@ Search Party reaches into neighbours' footage, so what one account may ask of it
   ``SHELTER_INTAKES_PER_DAY`` intakes per approved shelter, in any 24 hours;
 - **consent requests per camera per day**: ``consent.REQUESTS_PER_CAMERA_PER_DAY``, counted from
   the camera owner's activity log, which also outlives deleted searches;
+- **upload bytes per camera per day**: at most SEARCH_PARTY_CAMERA_DAILY_UPLOAD_MB of new clips
+  per camera in any 24 hours (``check_upload_bytes``), counted from the clips table, so a token
+  cannot fill the disk however fast it sends (the free-space floor is search_party/disk_space.py);
 - **a search stays where it was put**: its last-seen point and radius are fixed when it is
   created (a trigger of schema 6 refuses any later change, whatever code asks); a search
   elsewhere is a new search, and counts against the daily limit.
@@ -20,7 +23,8 @@ Search Party reaches into neighbours' footage, so what one account may ask of it
   an account made again with that address counts them.
 
 ``take`` checks and logs in one step and must run inside the write transaction that creates the
-report, so two requests racing each other cannot both slip under the limit; ``check`` is the same
+report (as ``check_upload_bytes`` runs inside the one that registers a clip), so two requests
+racing each other cannot both slip under the limit; ``check`` is the same
 test without logging, to refuse before any model runs.
 """
 
@@ -92,3 +96,30 @@ def keep_after_erasure(db: Database, user_id: int, email: str, now: datetime) ->
     db.execute("INSERT INTO erased_rate_events (email_sha256, kind, at) "
                "SELECT ?, kind, at FROM rate_events WHERE user_id = ? AND at > ?",
                [email_digest(email), user_id, to_db_time(now - WINDOW)])
+
+
+def check_upload_bytes(db: Database, camera_id: int, adding: int, quota_bytes: int,
+                       now: datetime, *, adding_clip: int | None = None) -> None:
+    """Raise RateLimited if ``adding`` more bytes would take the clips ``camera_id`` sent in the
+    last 24 hours over ``quota_bytes``; the message says from when it may send again.
+    ``adding_clip`` is the clip being registered in the caller's open transaction (its bytes are
+    ``adding``, not yet "sent")."""
+    sent = db.execute("SELECT created, size_bytes FROM clips WHERE camera_id = ? AND created > ? "
+                      "AND id IS NOT ? ORDER BY created",
+                      [camera_id, to_db_time(now - WINDOW), adding_clip]).fetchall()
+    used = sum(size for _, size in sent)
+    if used + adding <= quota_bytes:
+        return
+    mb = 1024 * 1024
+    if adding > quota_bytes:
+        raise RateLimited(f"{adding / mb:,.1f} MB is more than a camera may send in a day "
+                          f"({quota_bytes / mb:,.1f} MB), so nothing was stored; send shorter clips")
+    again, left = "now", used
+    for created, size in sent:  # the oldest clips leave the window first
+        left -= size
+        if left + adding <= quota_bytes:
+            again = (from_db_time(created) + WINDOW).strftime("%Y-%m-%d %H:%M")
+            break
+    raise RateLimited(f"this camera has sent {used / mb:,.1f} MB of clips in the last 24 hours; "
+                      f"{adding / mb:,.1f} MB more would pass the {quota_bytes / mb:,.1f} MB a camera may "
+                      f"send in a day, so nothing was stored; more is accepted from {again} UTC")

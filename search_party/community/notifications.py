@@ -4,8 +4,11 @@
 notification exists exactly when the change it announces was committed.  E-mail is sent later
 by ``deliver_pending`` (the worker runs it every minute; the CLI after each command), never from
 inside a transaction.  Each row is claimed before it is sent, so two deliverers never send one
-message twice; a message whose SMTP delivery fails is marked ``failed`` and stays in the inbox,
-which is where every message lives anyway: e-mail only says "look in Search Party".
+message twice.  A delivery that fails for a reason that may pass (the server unreachable or
+busy, a 4xx answer) is tried again after a growing pause (``RETRY_DELAYS``: minutes, then hours),
+at most ``MAX_EMAIL_ATTEMPTS`` times in all; one the server refuses for good (a 5xx answer) is not.
+A message that could not be e-mailed is marked ``failed`` and stays in the inbox, which is where
+every message lives anyway: e-mail only says "look in Search Party".
 
 E-mails carry no other user's address, no exact camera location and no photo.
 
@@ -19,7 +22,7 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -31,6 +34,10 @@ from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, 
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_S = 20
+# The pause before each retry of a failed e-mail: a restarting mail server, then a longer outage.
+RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
+                timedelta(hours=6))
+MAX_EMAIL_ATTEMPTS = len(RETRY_DELAYS) + 1
 
 
 @dataclass(frozen=True)
@@ -142,24 +149,48 @@ def mailer_for(settings: Settings) -> Mailer:
     return SmtpMailer(settings) if settings.smtp_host else LogMailer()
 
 
-def deliver_pending(db: Database, mailer: Mailer, limit: int = 100) -> dict[str, int]:
-    """E-mail up to ``limit`` inbox messages not yet e-mailed.  Returns counts per outcome."""
-    counts = {"sent": 0, "logged": 0, "failed": 0}
+def _permanent(exc: Exception) -> bool:
+    """Whether the SMTP server refused the message for good (a 5xx answer): retrying cannot help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
+
+
+def deliver_pending(db: Database, mailer: Mailer, limit: int = 100,
+                    now: datetime | None = None) -> dict[str, int]:
+    """E-mail up to ``limit`` inbox messages not yet e-mailed whose next try is due.  Returns
+    counts per outcome: sent, logged, retrying (failed now, tried again later), failed (for good)."""
+    now = now or utcnow()
+    counts = {"sent": 0, "logged": 0, "retrying": 0, "failed": 0}
     rows = db.execute(
         "SELECT n.id, n.subject, n.body, u.email FROM notifications n JOIN users u ON u.id = n.user_id "
-        "WHERE n.email_status = 'pending' ORDER BY n.id LIMIT ?", [limit]).fetchall()
+        "WHERE n.email_status = 'pending' AND (n.email_next_try IS NULL OR n.email_next_try <= ?) "
+        "ORDER BY n.id LIMIT ?", [to_db_time(now), limit]).fetchall()
     for notification_id, subject, body, email in rows:
-        # Claim first: a second deliverer running now skips it (at most one e-mail per message).
+        # Claim first: a second deliverer running now skips it (at most one e-mail per try).
         with write_transaction(db):
-            claimed = db.execute("UPDATE notifications SET email_status = 'failed' "
+            claimed = db.execute("UPDATE notifications SET email_status = 'failed', "
+                                 "email_attempts = email_attempts + 1 "
                                  "WHERE id = ? AND email_status = 'pending'", [notification_id]).rowcount
+            attempts = db.execute("SELECT email_attempts FROM notifications WHERE id = ?",
+                                  [notification_id]).fetchone()[0]
         if not claimed:
             continue
         try:
             status = mailer.send(email, subject, body)
         except (OSError, smtplib.SMTPException) as exc:
-            log.warning("e-mail for notification %d failed: %s", notification_id, exc)
-            counts["failed"] += 1
+            if _permanent(exc) or attempts >= MAX_EMAIL_ATTEMPTS:
+                log.warning("e-mail for notification %d failed for good (try %d): %s",
+                            notification_id, attempts, exc)
+                counts["failed"] += 1
+                continue
+            again = now + RETRY_DELAYS[attempts - 1]
+            log.warning("e-mail for notification %d failed (try %d), trying again at %s: %s",
+                        notification_id, attempts, to_db_time(again), exc)
+            with write_transaction(db):
+                db.execute("UPDATE notifications SET email_status = 'pending', email_next_try = ? "
+                           "WHERE id = ?", [to_db_time(again), notification_id])
+            counts["retrying"] += 1
             continue
         with write_transaction(db):
             db.execute("UPDATE notifications SET email_status = ? WHERE id = ?", [status, notification_id])

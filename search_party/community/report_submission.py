@@ -2,8 +2,9 @@
 report stored, and a new lost report's search run at once.
 
 - ``submit_lost``: create the lost report (photos checked, only the pet embedded), store the
-  owner's contact preference, then search the cameras in range (``standing_searches``), which
-  asks their owners; new sightings later are scored by the worker's standing searches.
+  owner's contact preference, then search the cameras in range (``standing_searches``) with the
+  index this process holds (opened once, then only synced), which asks their owners; new
+  sightings later are scored by the worker's standing searches.
 - ``submit_found``: a found dog, matched at once against active lost reports nearby (both sides
   are told in their inboxes and may write through the relay).
 - ``submit_intakes``: a shelter's bulk intake: one found report per photo, at the shelter's
@@ -47,7 +48,7 @@ def submit_lost(settings: Settings, db: Database, owner_id: int, *, photos: Sequ
     if not created:
         return report, None
     contact_preferences.set_open_to(db, report.id, owner_id, open_to)
-    index = VectorIndex.open(db, settings.index_path, models.embedder.version, models.embedder.dim)
+    index = VectorIndex.for_process(db, settings.index_path, models.embedder.version, models.embedder.dim)
     return report, standing_searches.search_report(db, report.id, index)
 
 

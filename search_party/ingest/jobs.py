@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,7 +26,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import TaskWrapper
 from sqlite_utils import Database
 
-from search_party import vision
+from search_party import disk_space, vision
 from search_party.community import notifications, retention, standing_searches
 from search_party.config import Settings
 from search_party.errors import UserError
@@ -45,7 +43,6 @@ TASK_NAME = "ingest_clip"
 # see its process); far longer than the longest clip allowed takes.  Storing is safe anyway: the
 # old claim can no longer commit once the clip is re-queued.
 CLAIM_TIMEOUT = timedelta(hours=1)
-SPOOL_PART_MAX_AGE_S = 3600  # an unfinished upload copy older than this was abandoned
 
 
 # ---------------------------------------------------------------- claims
@@ -116,6 +113,8 @@ def make_queue(settings: Settings) -> JobQueue:
 
     @huey.task(name=TASK_NAME)
     def ingest_clip(clip_id: int) -> None:
+        if _paused(settings, f"clip {clip_id} stays queued"):
+            return  # still queued in SQLite: the recovery enqueues it again once there is room
         clip_task.run_clip(settings, clip_id, new_claim())
 
     queue = JobQueue(huey, ingest_clip)
@@ -127,10 +126,13 @@ def make_queue(settings: Settings) -> JobQueue:
 
     @huey.periodic_task(crontab(minute="*"), name="sync_index")
     def sync_index() -> None:
-        # Keeps the index file at most a minute behind the database; readers catch up anyway.
+        # Rewrites the index file once it lags the database by enough that a server's side index
+        # grows (VectorIndex.compact); servers catch up from SQLite meanwhile.
+        if _paused(settings, "the index file is not rewritten"):
+            return
         embedder = vision.load_models(settings).embedder
         with open_db(settings.db_path) as db:
-            VectorIndex.open(db, settings.index_path, embedder.version, embedder.dim)
+            VectorIndex.compact(db, settings.index_path, embedder.version, embedder.dim)
 
     @huey.periodic_task(crontab(minute="*"), name="searches_and_retention")
     def searches_and_retention() -> None:
@@ -146,6 +148,14 @@ def make_queue(settings: Settings) -> JobQueue:
         vision.load_models(settings)  # once per worker, before its first clip
 
     return queue
+
+
+def _paused(settings: Settings, what: str) -> bool:
+    """Whether the disk is too full for the worker to write (search_party/disk_space.py)."""
+    disk = disk_space.state(settings)
+    if disk.worker_paused:
+        log.warning("worker paused, %s: %s", what, "; ".join(disk.problems()))
+    return disk.worker_paused
 
 
 @dataclass
@@ -173,34 +183,16 @@ def recover(settings: Settings, db: Database, queue: JobQueue) -> Recovery:
         elif storage.requeue_clip(db, row["id"], row["claimed_by"]):
             report.requeued.append(row["id"])
     pending = queue.pending_clip_ids()
-    for clip in storage.list_clips(db, status="queued"):
+    paused = _paused(settings, "queued clips are not handed out")
+    for clip in [] if paused else storage.list_clips(db, status="queued"):
         if clip.id not in pending:
             queue.enqueue(clip.id)
             report.enqueued.append(clip.id)
-    report.spool_removed = _clean_spool(settings, db)
+    report.spool_removed = spool.clean(settings, db)
     if report.requeued or report.failed:
         log.warning("recovered clips left by dead workers: requeued %s, failed %s",
                     report.requeued, report.failed)
     return report
-
-
-def _clean_spool(settings: Settings, db: Database) -> list[str]:
-    if not settings.spool_dir.is_dir():
-        return []
-    waiting = {r[0].split("/")[0] for r in db.execute(
-        "SELECT spool_name FROM clips WHERE spool_name IS NOT NULL AND status IN ('queued', 'processing')")}
-    removed = []
-    for path in settings.spool_dir.iterdir():
-        if path.name in waiting:
-            continue
-        if path.name.endswith(spool.PART_SUFFIX):
-            if time.time() - path.stat().st_mtime < SPOOL_PART_MAX_AGE_S:
-                continue  # an upload still being copied
-            path.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-        removed.append(path.name)
-    return removed
 
 
 # ---------------------------------------------------------------- the worker

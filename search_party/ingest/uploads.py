@@ -6,6 +6,13 @@ under ``data_dir/uploads``, then registered exactly like a clip volunteered from
 queued for the worker.  The same bytes sent twice, by a double submit or an uploader that lost its
 state, are one clip: the second send is answered with the first clip and nothing is queued.
 
+What the disk can take is checked before anything is read (``check_room``, called by the web
+routes with the request's length): a camera may send SEARCH_PARTY_CAMERA_DAILY_UPLOAD_MB in any 24
+hours (checked again inside the registering transaction, so parallel uploads cannot slip past it;
+429), and no upload may leave less free disk than SEARCH_PARTY_MIN_FREE_DISK_MB (507).  A request
+holds a lease on its private folder until its clip is registered, so the sweep of folders left by
+dead requests never takes a live one, however long its upload runs.
+
 The sender may say when the clip was filmed (``start``) or give the file's modification time
 (``modified``, as cameras name files by when they stopped writing them); the pipeline uses a time
 found inside the container first, then ``start``, then the file time.
@@ -13,6 +20,7 @@ found inside the container first, then ``start``, then the file time.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -27,13 +35,16 @@ from typing import IO
 
 from sqlite_utils import Database
 
+from search_party import disk_space
 from search_party.clip_types import VIDEO_EXTENSIONS
-from search_party.community import cameras
+from search_party.community import cameras, limits
 from search_party.community.cameras import owned_camera
 from search_party.config import Settings
-from search_party.errors import NotFound, UserError
+from search_party.errors import InsufficientStorage, NotFound, UserError
+from search_party.ingest import file_leases
 from search_party.ingest.spool import Submission, register_clip
 from search_party.store import storage
+from search_party.store.db import utcnow
 
 MAX_NAME_CHARS = 120
 STALE_UPLOAD_S = 3600  # an upload folder older than this belongs to a request that died
@@ -91,13 +102,36 @@ def safe_clip_name(filename: str | None) -> str:
 
 
 def _sweep_stale(uploads: Path) -> None:
+    """Remove upload folders a dead request left.  A request holds its folder's lease until the
+    clip is registered, however long the upload takes (a growing file does not touch its folder's
+    mtime), so only an unheld folder that old is removed."""
     cutoff = time.time() - STALE_UPLOAD_S
     for entry in uploads.iterdir():
-        try:
-            if entry.stat().st_mtime < cutoff:
-                shutil.rmtree(entry, ignore_errors=True)
-        except FileNotFoundError:
-            continue
+        with file_leases.taken_if_free(entry) as free:
+            try:
+                if free and entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+            except FileNotFoundError:
+                continue
+
+
+def check_room(settings: Settings, db: Database, camera_id: int, incoming_bytes: int) -> None:
+    """Refuse an upload of ``incoming_bytes`` before reading it: RateLimited (429) when it would
+    take the camera over its daily bytes, InsufficientStorage (507) when it would leave less free
+    disk than the floor (search_party/disk_space.py)."""
+    limits.check_upload_bytes(db, camera_id, incoming_bytes, settings.camera_daily_upload_bytes, utcnow())
+    disk_space.check_room(settings, incoming_bytes)
+
+
+def _write_upload(stream: IO[bytes], path: Path) -> None:
+    try:
+        with path.open("wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise InsufficientStorage("this server ran out of disk space while receiving the clip; "
+                                      "nothing was stored. Try again later") from None
+        raise
 
 
 def receive_clip(settings: Settings, db: Database, camera_id: int, stream: IO[bytes], filename: str | None, *,
@@ -115,18 +149,25 @@ def receive_clip(settings: Settings, db: Database, camera_id: int, stream: IO[by
         raise UserError("this camera is paused; resume it on its page before uploading clips")
     if start is not None and start.tzinfo is None:
         raise UserError("the clip's start time needs a UTC offset, e.g. 2025-06-01T08:00:00+02:00")
+    disk_space.check_room(settings, 0)
     uploads = settings.data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     _sweep_stale(uploads)
-    with tempfile.TemporaryDirectory(dir=uploads) as folder:
+    with tempfile.TemporaryDirectory(dir=uploads) as folder, file_leases.held(Path(folder)):
         path = Path(folder) / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
-        if path.stat().st_size == 0:
+        _write_upload(stream, path)
+        size = path.stat().st_size
+        if size == 0:
             raise UserError(f"{name} is empty; send the clip's file again")
+        disk_space.check_room(settings, size)  # its copy into the spool
         if modified is not None:
             os.utime(path, (modified, modified))
-        submission: Submission = register_clip(settings, db, path, camera_id, start)
+
+        def within_quota(own: Database, clip_id: int) -> None:
+            limits.check_upload_bytes(own, camera_id, size, settings.camera_daily_upload_bytes,
+                                      utcnow(), adding_clip=clip_id)
+
+        submission: Submission = register_clip(settings, db, path, camera_id, start, admit=within_quota)
     if submission.needs_processing and enqueue is not None:
         enqueue(submission.clip.id)
     return describe(submission.clip, duplicate=not submission.needs_processing)

@@ -20,10 +20,20 @@ are one small real JPEG shared by all rows and no per-crop vectors are stored: t
 Naive baseline: one FAISS search over *every* sighting (top ``NAIVE_K``), then the fence and
 window applied to those hits in SQL — the "search everything, then filter by distance" design,
 which also misses any fenced match that did not make the global top-k.
+
+The real path (``run_reports``): the index is written to its file as the server keeps it, the
+in-memory one is let go, and each lost report (its query vectors stored as the wizard stores
+them) is searched exactly as the web process searches it: ``VectorIndex.for_process`` (the first
+report maps the file, every one syncs) and ``standing_searches.search_report`` up to the consent
+requests stored.  Between reports, untimed, a camera stores a clip's sightings and retention
+deletes one, so every sync has real work.  Beside it: the FAISS search alone for the same fence
+(``matching.score_within``), and the process's resident memory, anonymous and file-backed (the
+mapped index is file-backed: page cache, shared with every other process mapping it).
 """
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import resource
@@ -38,7 +48,8 @@ from PIL import Image
 from sqlite_utils import Database
 
 from embeddings.vectors import unit_rows
-from search_party.search import geofence, matching
+from search_party.community import standing_searches
+from search_party.search import geofence, matching, scoring
 from search_party.search.geofence import Point
 from search_party.search.query_photos import QueryPhotos
 from search_party.store.db import open_db, to_db_time
@@ -53,6 +64,8 @@ NAIVE_K = 1_000
 NAIVE_SEARCHES = 30  # a full scan of a million vectors takes a second: fewer runs suffice
 BATCH = 10_000  # rows generated, stored and indexed at a time: bounds the build's own memory
 NOISE = 0.3  # norm of the noise added to each mixture, before normalising
+STORED_PER_REPORT = 5  # sightings a camera stores between two reports (one clip's worth) ...
+DELETED_PER_REPORT = 1  # ... and those retention deletes
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,9 @@ class BenchStore:
     city_radius_m: float
     cameras: int
     build_s: float
+    base: np.ndarray  # the real vectors the sightings are mixed from
+    thumb: bytes
+    shape: CityShape
 
 
 def _mixtures(rng: np.random.Generator, base: np.ndarray, n: int) -> np.ndarray:
@@ -130,34 +146,48 @@ def build_store(workdir: Path, sightings: int, base: np.ndarray, model_version: 
             [(i + 1, i + 1, f"{i + 1:064x}", created, created) for i in range(n_cams)])
     dim = base.shape[1]
     index = new_index(index_kind, dim, _mixtures(rng, base, min(sightings, 20_000)))
-    span_us = shape.retention_days * 86_400 * 1_000_000
-    now_us = np.datetime64(NOW.replace(tzinfo=None), "us")
     # Rows go in camera order so the fence index is written sequentially.
     camera_of = np.sort(rng.integers(1, n_cams + 1, size=sightings))
     next_id = 1
     for start in range(0, sightings, BATCH):
         n = min(BATCH, sightings - start)
-        vectors = _mixtures(rng, base, n)
-        first = now_us - rng.integers(0, span_us, size=n).astype("timedelta64[us]")
-        last = first + rng.integers(2_000_000, 60_000_000, size=n).astype("timedelta64[us]")
-        firsts, lasts = _db_times(first), _db_times(last)
-        blobs = [v.astype("<f4").tobytes() for v in vectors]
-        cams = camera_of[start:start + n].tolist()
-        ids = np.arange(next_id, next_id + n, dtype=np.int64)
-        with db.conn:
-            db.conn.executemany(
-                "INSERT INTO sightings (id, camera_id, clip_id, label, first_time, last_time, box_x1, "
-                "box_y1, box_x2, box_y2, score, thumbnail, vector, model_version, created) "
-                "VALUES (?, ?, ?, 'dog', ?, ?, 0, 0, 1, 1, 0.9, ?, ?, ?, ?)",
-                zip(ids.tolist(), cams, cams, firsts, lasts, [thumb] * n, blobs,
-                    [model_version] * n, firsts))
+        ids, vectors = _insert_sightings(db, rng, base, camera_of[start:start + n], next_id, model_version,
+                                         thumb, shape)
         index.add_with_ids(vectors, ids)
         next_id += n
         if progress is not None:
             progress(f"{start + n:,} of {sightings:,} sightings stored and indexed")
+    # A flat limit that keeps the chosen kind as the store grows (opening never rebuilds it).
     vector_index = VectorIndex(workdir / "bench.faiss", model_version, dim, index,
-                               np.arange(1, next_id, dtype=np.int64), flat_limit=sightings)
-    return BenchStore(db, vector_index, city_radius, n_cams, time.perf_counter() - started)
+                               np.arange(1, next_id, dtype=np.int64),
+                               flat_limit=2 * sightings if index_kind == "flat" else 0, through=next_id - 1)
+    return BenchStore(db, vector_index, city_radius, n_cams, time.perf_counter() - started, base, thumb,
+                      shape)
+
+
+def _insert_sightings(db: Database, rng: np.random.Generator, base: np.ndarray, cameras: np.ndarray,
+                      first_id: int, model_version: str, thumb: bytes,
+                      shape: CityShape) -> tuple[np.ndarray, np.ndarray]:
+    """Store one sighting per entry of ``cameras`` (ids from ``first_id``), filmed in the kept
+    days before NOW; returns their ids and vectors."""
+    n = len(cameras)
+    vectors = _mixtures(rng, base, n)
+    span_us = shape.retention_days * 86_400 * 1_000_000
+    now_us = np.datetime64(NOW.replace(tzinfo=None), "us")
+    first = now_us - rng.integers(0, span_us, size=n).astype("timedelta64[us]")
+    last = first + rng.integers(2_000_000, 60_000_000, size=n).astype("timedelta64[us]")
+    firsts, lasts = _db_times(first), _db_times(last)
+    blobs = [v.astype("<f4").tobytes() for v in vectors]
+    cams = [int(c) for c in cameras]
+    ids = np.arange(first_id, first_id + n, dtype=np.int64)
+    with db.conn:
+        db.conn.executemany(
+            "INSERT INTO sightings (id, camera_id, clip_id, label, first_time, last_time, box_x1, "
+            "box_y1, box_x2, box_y2, score, thumbnail, vector, model_version, created) "
+            "VALUES (?, ?, ?, 'dog', ?, ?, 0, 0, 1, 1, 0.9, ?, ?, ?, ?)",
+            zip(ids.tolist(), cams, cams, firsts, lasts, [thumb] * n, blobs,
+                [model_version] * n, firsts))
+    return ids, vectors
 
 
 @dataclass(frozen=True)
@@ -241,4 +271,89 @@ def run(store: BenchStore, searches: list[BenchSearch], warmup: int = 5) -> dict
         "naive_p50_ms": float(np.percentile(naive, 50)), "naive_p95_ms": float(np.percentile(naive, 95)),
         "fenced_mean": float(np.mean(fenced)), "fenced_max": int(np.max(fenced)),
         "matched_mean": float(np.mean(matched)), "searches": len(searches),
+    }
+
+
+def memory_mb() -> dict[str, float]:
+    """The process's resident memory now: all of it, anonymous (its own heap) and file-backed
+    (mapped files such as the index, shared through the page cache), in MB (Linux)."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
+                  if line.startswith(("VmRSS", "RssAnon", "RssFile")))
+    kib = {name: float(value.split()[0]) for name, value in fields.items()}
+    return {"rss": kib["VmRSS"] / 1024, "anon": kib["RssAnon"] / 1024, "file": kib["RssFile"] / 1024}
+
+
+def add_lost_report(db: Database, search: BenchSearch, thumb: bytes, number: int) -> int:
+    """A lost report with its query vectors stored as the report wizard stores them (one photo
+    row and one vector per photo), by a new owner; returns its id."""
+    created = to_db_time(NOW)
+    with db.conn:
+        owner = db.execute("INSERT INTO users (email, created) VALUES (?, ?)",
+                           [f"owner{number}@bench.invalid", created]).lastrowid
+        report = db.execute(
+            "INSERT INTO lost_reports (owner_id, pet_name, species, lat, lon, last_seen, radius_m, "
+            "expires, submission_key, created, updated) VALUES (?, 'Bench', 'dog', ?, ?, ?, ?, ?, ?, ?, ?)",
+            [owner, search.fence.center.lat, search.fence.center.lon, to_db_time(search.fence.last_seen),
+             search.fence.radius_m, to_db_time(NOW + timedelta(days=3)), f"bench-{number}", created,
+             created]).lastrowid
+        for position, vector in enumerate(search.query.vectors):
+            photo = db.execute(
+                "INSERT INTO report_photos (lost_report_id, position, image, box_x1, box_y1, box_x2, "
+                "box_y2, label) VALUES (?, ?, ?, 0, 0, 1, 1, 'dog')", [report, position, thumb]).lastrowid
+            db.execute("INSERT INTO query_vectors (photo_id, model_version, vector) VALUES (?, ?, ?)",
+                       [photo, search.query.model_version, vector.astype("<f4").tobytes()])
+    assert isinstance(report, int)
+    return report
+
+
+def _ingest_and_retention(store: BenchStore, rng: np.random.Generator) -> None:
+    """What the worker does between two reports: one camera's clip stores a few sightings, and
+    retention deletes the oldest one (through the deletion log's trigger, as in production)."""
+    (last,) = store.db.execute("SELECT max(id) FROM sightings").fetchone()
+    camera = rng.integers(1, store.cameras + 1, size=STORED_PER_REPORT)
+    _insert_sightings(store.db, rng, store.base, camera, last + 1, store.index.model_version, store.thumb,
+                      store.shape)
+    with store.db.conn:
+        store.db.execute("DELETE FROM sightings WHERE id IN (SELECT id FROM sightings ORDER BY id LIMIT ?)",
+                         [DELETED_PER_REPORT])
+
+
+def run_reports(store: BenchStore, searches: list[BenchSearch], seed: int = 2) -> dict:
+    """The real path of every search, as a running server takes it (module docstring): saves the
+    index file and lets the in-memory index go first.  Returns the figures the command prints."""
+    rng = np.random.default_rng(seed)
+    model_version, dim, flat_limit = store.index.model_version, store.index.dim, store.index.flat_limit
+    path = store.index.path
+    store.index.save()
+    store.index = VectorIndex(path, model_version, dim, new_index("flat", dim, np.zeros((0, dim), np.float32)),
+                              np.zeros(0, np.int64))  # the built one's memory goes back
+    gc.collect()
+    before = memory_mb()
+    threshold = scoring.threshold_for(model_version)
+    timed, cpu, faiss_ms, faiss_cpu, memory, asked = [], [], [], [], [], 0
+    for number, search in enumerate(searches, start=1):
+        report_id = add_lost_report(store.db, search, store.thumb, number)
+        _ingest_and_retention(store, rng)
+        t0, c0 = time.perf_counter(), time.process_time()
+        index = VectorIndex.for_process(store.db, path, model_version, dim, flat_limit=flat_limit)
+        run = standing_searches.search_report(store.db, report_id, index, now=NOW)
+        timed.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+        asked += len(run.asked)
+        allowed = matching.fenced_sightings(store.db, search.fence, model_version, search.query.species)
+        t0, c0 = time.perf_counter(), time.process_time()
+        matching.score_within(index, search.query.vector, allowed, threshold)
+        faiss_ms.append((time.perf_counter() - t0) * 1000)
+        faiss_cpu.append((time.process_time() - c0) * 1000)
+        memory.append(memory_mb())
+    store.index = index
+    return {
+        "reports": len(timed), "first_report_ms": timed[0],
+        "report_p50_ms": float(np.percentile(timed, 50)), "report_p95_ms": float(np.percentile(timed, 95)),
+        "report_cpu_p50_ms": float(np.percentile(cpu, 50)), "report_cpu_p95_ms": float(np.percentile(cpu, 95)),
+        "faiss_p50_ms": float(np.percentile(faiss_ms, 50)), "faiss_p95_ms": float(np.percentile(faiss_ms, 95)),
+        "faiss_cpu_p95_ms": float(np.percentile(faiss_cpu, 95)),
+        "asked_per_report": asked / len(timed), "memory_before": before, "memory_first": memory[0],
+        "memory_tenth": memory[min(9, len(memory) - 1)], "memory_last": memory[-1],
+        "index_status": index.status, "side_index": len(index.delta_ids), "hidden": len(index.removed),
     }

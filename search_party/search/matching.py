@@ -163,17 +163,20 @@ class SearchResult:
 
 
 def find_candidates(db: Database, index: VectorIndex, query: QueryPhotos, fence: Fence, *,
-                    threshold: float | None = None) -> SearchResult:
+                    threshold: float | None = None, cameras: np.ndarray | None = None,
+                    allowed: np.ndarray | None = None) -> SearchResult:
     """Search the fence for the query's animal (module docstring).  ``threshold`` defaults to
     the calibrated one of the query's model (``scoring.threshold_for``).  Only what the index
     holds is scored: sync it first (``VectorIndex.open`` does); a sighting stored later reaches
-    the search through ``rescore_sighting``."""
+    the search through ``rescore_sighting``.  ``cameras`` and ``allowed`` are the fence's
+    cameras and sightings (``fenced_cameras``, ``fenced_sightings``) when the caller has them."""
     if index.model_version != query.model_version:
         raise ValueError(f"the index holds {index.model_version} vectors, the query is "
                          f"{query.model_version}: search an index of the query's model")
     threshold = scoring.threshold_for(query.model_version) if threshold is None else threshold
-    cameras = fenced_cameras(db, fence)
-    allowed = fenced_sightings(db, fence, query.model_version, query.species, cameras)
+    cameras = fenced_cameras(db, fence) if cameras is None else cameras
+    if allowed is None:
+        allowed = fenced_sightings(db, fence, query.model_version, query.species, cameras)
     ids, scores = score_within(index, query.vector, allowed, threshold)
     scored = scored_sightings(db, ids, scores)
     candidates = scoring.merge_visits(scored, query.vectors,

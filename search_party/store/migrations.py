@@ -334,4 +334,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX erased_rate_events_email ON erased_rate_events (email_sha256, kind, at);
     """),
+    # E-mail that failed is tried again with back-off (search_party.community.notifications).
+    Migration(10, "e-mail retries", """
+        ALTER TABLE notifications ADD COLUMN email_attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE notifications ADD COLUMN email_next_try TEXT;
+    """),
+    # Every deleted sighting, in order, so a running server's FAISS index drops exactly what was
+    # deleted since it last looked, without reading every id (search_party.store.vector_index).
+    Migration(11, "sighting deletion log", """
+        CREATE TABLE sighting_deletions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            sighting_id INTEGER NOT NULL,
+            deleted REAL NOT NULL DEFAULT (julianday('now'))
+        );
+        CREATE INDEX sighting_deletions_deleted ON sighting_deletions (deleted);
+        CREATE TRIGGER sightings_deletion_log AFTER DELETE ON sightings BEGIN
+            INSERT INTO sighting_deletions (sighting_id) VALUES (OLD.id);
+        END;
+    """),
 )

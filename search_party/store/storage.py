@@ -333,15 +333,16 @@ def thumbnail(db: Database, sighting_id: int) -> bytes:
                 f"sighting {sighting_id}")["thumbnail"]
 
 
-def sighting_vectors(db: Database, model_version: str, *, after_id: int = 0,
+def sighting_vectors(db: Database, model_version: str, *, after_id: int = 0, until_id: int | None = None,
                      batch: int = 10_000) -> Iterable[tuple[np.ndarray, np.ndarray]]:
-    """Every stored vector of ``model_version`` with id > ``after_id``, in id order, as
-    ``(ids int64 (n,), vectors float32 (n, dim))`` batches (bounded memory at any size)."""
+    """Every stored vector of ``model_version`` with ``after_id`` < id <= ``until_id``, in id
+    order, as ``(ids int64 (n,), vectors float32 (n, dim))`` batches (bounded memory at any size)."""
     last = after_id
+    until = (1 << 63) - 1 if until_id is None else until_id
     while True:
         rows = db.execute(
-            "SELECT id, vector FROM sightings WHERE model_version = ? AND id > ? ORDER BY id LIMIT ?",
-            [model_version, last, batch]).fetchall()
+            "SELECT id, vector FROM sightings WHERE model_version = ? AND id > ? AND id <= ? "
+            "ORDER BY id LIMIT ?", [model_version, last, until, batch]).fetchall()
         if not rows:
             return
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

@@ -62,8 +62,29 @@ class ReidNet(nn.Module):
 
     def pooled(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pooled trunk features before the neck (what a triplet loss sees in training)."""
-        x = self.trunk.extract_features((pixels - self.mean) / self.std)
+        return self.pooled_from(self.features_before(pixels, 0), 0)
+
+    def features_before(self, pixels: torch.Tensor, block: int) -> torch.Tensor:
+        """The trunk's activations entering ``block`` (the stem's output for block 0): what
+        CPU training computes once per augmented view when the blocks before are frozen."""
+        trunk = self.trunk
+        x = trunk._swish(trunk._bn0(trunk._conv_stem((pixels - self.mean) / self.std)))
+        for idx in range(block):
+            x = trunk._blocks[idx](x, drop_connect_rate=self._drop_connect(idx))
+        return x
+
+    def pooled_from(self, x: torch.Tensor, block: int) -> torch.Tensor:
+        """Pooled features from the activations entering ``block`` (``features_before``)."""
+        trunk = self.trunk
+        for idx in range(block, len(trunk._blocks)):
+            x = trunk._blocks[idx](x, drop_connect_rate=self._drop_connect(idx))
+        x = trunk._swish(trunk._bn1(trunk._conv_head(x)))
         return self.pool(x).flatten(1)
+
+    def _drop_connect(self, idx: int) -> float:
+        # As EfficientNet.extract_features scales it: deeper blocks drop more (training only).
+        rate = self.trunk._global_params.drop_connect_rate or 0.0
+        return rate * idx / len(self.trunk._blocks)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = self.pooled(pixels)

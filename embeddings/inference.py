@@ -94,7 +94,7 @@ class OnnxSession:
 
 
 _cache: dict[tuple, InferenceModel] = {}
-_cache_lock = threading.Lock()
+_cache_lock = threading.RLock()  # re-entrant: one model may load another (the species head, its features)
 
 
 class InferenceModel(ABC):

@@ -28,7 +28,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 @dataclass(frozen=True)
 class ModelFile:
     name: str
-    kind: str  # "detector", "backbone" or "embedder"
+    kind: str  # "detector", "backbone", "embedder" or "species"
     filename: str
     sha256: str
     size: int
@@ -102,6 +102,17 @@ MODELS: dict[str, ModelFile] = {
             source="trained by this project: `search-party train` (see embeddings/MODEL_CARD.md)",
             licence="Apache-2.0; trained on CC BY 4.0 data (MPDD, DogFaceNet)",
             purpose="re-ID embedder: EfficientNet-Lite0 fine-tuned to tell dogs apart (float16)",
+            extra_dirs=(WEIGHTS_DIR,),
+        ),
+        ModelFile(
+            name="species_lite0",
+            kind="species",
+            filename="species_lite0.json",
+            sha256="14d33ed5e39a7ef14f819181d41668064d3a441f995fb98431dc6a7d13c66bcc",
+            size=13930,
+            source="fitted by this project: `search-party train species` (see embeddings/MODEL_CARD.md)",
+            licence="Apache-2.0; fitted on CC BY 4.0 (MPDD, DogFaceNet) and CC BY-SA 4.0 (Oxford-IIIT Pet) data",
+            purpose="dog-or-cat head on frozen ImageNet EfficientNet-Lite0 features",
             extra_dirs=(WEIGHTS_DIR,),
         ),
     )

@@ -58,6 +58,7 @@ class Recipe:
     erase: float = 0.5
     freeze_bn: bool = True  # keep the ImageNet BN statistics (batches come from one data set)
     train_from_block: int = 0  # the stem and blocks before this one stay frozen
+    cached_views: int = 0  # CPU training (cached_training): augmented views kept per image
     seed: int = 0
 
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from embeddings import registry
-from embeddings.embedder import SOURCES
 from search_party import disk_space
 from search_party.config import Settings
 from search_party.errors import ModelError
+from search_party.vision import model_files
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ class Health:
 
 
 def models_check(settings: Settings) -> Check:
-    """The detector and the embedder this server loads are present and verified by sha256."""
+    """Every model file this server loads is present and verified by sha256."""
     runtime = settings.vision_runtime()
-    needed = (settings.detector, SOURCES[settings.embedder])
+    needed = model_files(settings)
     problems = []
     for name in needed:
         try:

@@ -1,5 +1,6 @@
-"""The domain's one door to the vision models: the detector and embedder its settings name, each
-loaded once per process through the vision package's cache and then shared by every thread."""
+"""The domain's one door to the vision models: the pet detector, the re-ID embedder and the
+dog-or-cat classifier its settings name, each loaded once per process through the vision
+package's cache and then shared by every thread."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import os
 from dataclasses import dataclass
 
 from embeddings.detector import PetDetector
-from embeddings.embedder import Embedder
+from embeddings.embedder import SOURCES, Embedder
+from embeddings.species import DEFAULT_HEAD, FEATURES, SpeciesClassifier
 from search_party.config import Settings
 
 # onnxruntime threads for the shared detector.  One: on two cores a second thread saves at most
@@ -19,13 +21,20 @@ DETECTOR_THREADS = 1
 class Models:
     detector: PetDetector
     embedder: Embedder
+    species: SpeciesClassifier
 
 
 def load_models(settings: Settings) -> Models:
-    """The detector and embedder for these settings (loaded on first use, then shared)."""
+    """The models for these settings (loaded on first use, then shared)."""
     runtime = settings.vision_runtime()
     return Models(PetDetector.cached(settings.detector, runtime, threads=DETECTOR_THREADS),
-                  Embedder.cached(settings.embedder, runtime))
+                  Embedder.cached(settings.embedder, runtime), SpeciesClassifier.cached(DEFAULT_HEAD, runtime))
+
+
+def model_files(settings: Settings) -> tuple[str, ...]:
+    """The registry names of every file these settings load: the detector, the embedder, and the
+    species head with the ImageNet weights it reads."""
+    return tuple(dict.fromkeys((settings.detector, SOURCES[settings.embedder], SOURCES[FEATURES], DEFAULT_HEAD)))
 
 
 def decode_threads(cores: int | None = None) -> int:

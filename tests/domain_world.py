@@ -20,7 +20,7 @@ from functools import cache
 from itertools import count
 from pathlib import Path
 
-from sighting_drafts import MPDD, T0, clip_result, embedder, mpdd_drafts, runtime
+from sighting_drafts import MPDD, T0, clip_result, embedder, mpdd_drafts, runtime, species
 
 from embeddings.detector import PetDetector
 from embeddings.images import load_rgb
@@ -29,6 +29,7 @@ from search_party.config import Settings, load_settings
 from search_party.search.geofence import Point, destination_point
 from search_party.store import storage
 from search_party.store.vector_index import VectorIndex
+from search_party.vision import Models
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -93,7 +94,7 @@ def open_index(db, tmp_path: Path) -> VectorIndex:
 
 def models() -> dict:
     """Keyword arguments naming the real models, for create_lost_report / create_found_report."""
-    return {"detector": detector(), "embedder": embedder()}
+    return {"models": Models(detector(), embedder(), species())}
 
 
 def image(name: str) -> bytes:

@@ -20,6 +20,7 @@ from embeddings.embedder import Embedder
 from embeddings.images import load_rgb
 from embeddings.redact import thumbnail_jpeg
 from embeddings.runtime import Runtime
+from embeddings.species import DEFAULT_HEAD, SpeciesClassifier
 from embeddings.vectors import aggregate
 from search_party.config import load_settings
 from search_party.store.clip_results import ClipResult, IngestStats, SightingDraft
@@ -35,6 +36,10 @@ def runtime() -> Runtime:
 
 def embedder() -> Embedder:
     return Embedder.cached("imagenet", runtime())
+
+
+def species() -> SpeciesClassifier:
+    return SpeciesClassifier.cached(DEFAULT_HEAD, runtime())
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +60,8 @@ def mpdd_drafts() -> dict[tuple[str, int], SightingDraft]:
         image = images[start]
         first = T0 + timedelta(minutes=n)
         drafts[key] = SightingDraft(
-            label="dog", first_time=first, last_time=first + timedelta(seconds=5 + count),
+            label="dog", p_dog=species().of_animal(images[start:start + count], features=crops),
+            first_time=first, last_time=first + timedelta(seconds=5 + count),
             box=(0.0, 0.0, float(image.shape[1]), float(image.shape[0])), score=0.9,
             thumbnail_jpeg=thumbnail_jpeg(image, []), vector=aggregate(crops),
             crop_vectors=crops, model_version=embedder().version)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_frame, write_clip
 from PIL import Image
-from sighting_drafts import runtime
+from sighting_drafts import runtime, species
 
 from embeddings.detector import PetDetector
 from embeddings.embedder import Embedder, crop_box
@@ -27,6 +27,7 @@ from search_party.ingest.pipeline import process_clip
 from search_party.ingest.tracking import sharpness
 from search_party.ingest.video.decode import ClipError
 from search_party.store.clip_results import ClipResult, SightingDraft
+from search_party.vision import Models
 
 T0 = datetime(2025, 6, 1, 7, 30, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ def mpdd(fixtures: Path) -> Path:
 
 
 def _run(path: Path, detector: PetDetector, embedder: Embedder, **kw) -> ClipResult:
-    return process_clip(path, start_time=T0, detector=detector, embedder=embedder, **kw)
+    return process_clip(path, start_time=T0, models=Models(detector, embedder, species()), **kw)
 
 
 def _check_draft(draft: SightingDraft, result: ClipResult, embedder: Embedder) -> None:

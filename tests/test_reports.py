@@ -61,8 +61,8 @@ def test_a_report_keeps_one_vector_and_one_metadata_free_crop_per_photo(db, owne
     with Image.open(io.BytesIO(kept)) as img:
         assert img.format == "JPEG" and max(img.size) <= reports.PHOTO_SIDE
         assert not img.getexif() and "exif" not in img.info
-    vectors = reports.query_vectors(db, report.id, models()["embedder"].version)
-    assert vectors.shape == (len(photos), models()["embedder"].dim)
+    vectors = reports.query_vectors(db, report.id, models()["models"].embedder.version)
+    assert vectors.shape == (len(photos), models()["models"].embedder.dim)
 
 
 def test_a_photo_without_the_reported_species_refuses_the_whole_report(db, owner):

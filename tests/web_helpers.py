@@ -151,7 +151,7 @@ def build_consent_world(app: Flask, signed_in: Callable[[str], FlaskClient]) -> 
         report, _ = reports.create_lost_report(
             db, owner_id, pet_name="Max", species="dog", photos=[ROOT / "tests/fixtures/images/zamba_dog_porch.jpg"],
             lat=51.5010, lon=-0.1240, last_seen=utcnow() - timedelta(hours=2),
-            detector=models.detector, embedder=models.embedder)
+            models=models)
         with write_transaction(db):
             consent.record_candidates(db, report.id, [([sighting_id], 0.9)], compared={camera_id: 1})
         asked = consent.send_requests(db)

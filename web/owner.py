@@ -386,7 +386,7 @@ def api_check_photo() -> Any:
     if len(photos) != 1:
         raise UserError("send one photo in the multipart field 'photo'")
     species = (request.form.get("species") or "dog").strip().lower()
-    result = photo_check.check_photo(photos[0], species, load_models(settings()).detector)
+    result = photo_check.check_photo(photos[0], species, load_models(settings()))
     return jsonify(found=result.found, species=result.species, message=result.message,
                    box=list(result.box) if result.box else None, width=result.width, height=result.height)
 

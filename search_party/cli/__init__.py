@@ -44,12 +44,14 @@ bench = LazyGroup("bench", help="Speed measured on real data, with the baseline 
     "vision": "bench:vision", "ingest": "bench_ingest:ingest", "load": "bench_load:load",
     "search": "search_tools:bench_search"})
 evaluate = LazyGroup("eval", help="Accuracy measured on real labelled data.", lazy={
-    "reid": "reid:eval_reid", "search": "search_tools:eval_search"})
+    "reid": "reid:eval_reid", "search": "search_tools:eval_search", "species": "species:eval_species"})
+training = LazyGroup("train", help="Fit the models on real labelled data.", lazy={
+    "reid": "reid:train_command", "species": "species:train_species"})
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, lazy={
     "setup": "setup:setup", "models": "models:models", "config": "settings:config",
-    "detect": "detect:detect", "bench": bench, "eval": evaluate, "train": "reid:train_command",
+    "detect": "detect:detect", "bench": bench, "eval": evaluate, "train": training,
     "camera": "ingest:camera", "ingest": "ingest:ingest", "clips": "ingest:clips",
     "worker": "ingest:worker", "agent": "agent:agent", "user": "domain:user",
     "report": "domain:report", "consent": "domain:consent_group", "inbox": "domain:inbox",

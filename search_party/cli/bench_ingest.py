@@ -18,12 +18,13 @@ import click
 
 from embeddings.detector import DETECTORS, PetDetector
 from embeddings.embedder import SOURCES, Embedder, crop_box
+from embeddings.species import DEFAULT_HEAD, SpeciesClassifier
 from search_party.config import load_settings
 from search_party.ingest.options import IngestOptions
 from search_party.ingest.pipeline import process_clip
 from search_party.ingest.video.decode import ClipInfo, probe_clip, upright_rgb
 from search_party.store.clip_results import ClipResult
-from search_party.vision import DETECTOR_THREADS, decode_threads
+from search_party.vision import DETECTOR_THREADS, Models, decode_threads
 
 STAGES = ("probe", "decode", "motion", "prepare", "detect", "track", "redact", "embed", "thumbnail")
 
@@ -48,16 +49,15 @@ def _warm_up(info: ClipInfo, detector: PetDetector, embedder: Embedder) -> None:
     embedder.predict([crop_box(rgb, (width * 0.4, height * 0.4, width * 0.6, height * 0.6), 0.0)])
 
 
-def run_bench(path: Path, detector: PetDetector, embedder: Embedder, repeats: int,
-              options: IngestOptions) -> dict:
+def run_bench(path: Path, models: Models, repeats: int, options: IngestOptions) -> dict:
     info = probe_clip(path, max_clip_seconds=options.max_clip_seconds,
                       max_pixels=options.max_pixels)
+    detector, embedder = models.detector, models.embedder
     _warm_up(info, detector, embedder)
     floors, runs = [], []
     for _ in range(repeats):
         floors.append(decode_alone(path))
-        runs.append(process_clip(path, start_time=None, detector=detector, embedder=embedder,
-                                 options=options))
+        runs.append(process_clip(path, start_time=None, models=models, options=options))
     runs.sort(key=lambda r: r.stats.wall_seconds)
     median: ClipResult = runs[(len(runs) - 1) // 2]
     stats = median.stats
@@ -132,5 +132,6 @@ def ingest(clip: Path, as_json: bool, repeats: int, detector_name: str | None,
     runtime = settings.vision_runtime()
     detector = PetDetector.load(detector_name or settings.detector, runtime, threads=DETECTOR_THREADS)
     embedder = Embedder.load(embedder_model or settings.embedder, runtime)
-    result = run_bench(clip, detector, embedder, repeats, options)
+    species = SpeciesClassifier.cached(DEFAULT_HEAD, runtime)
+    result = run_bench(clip, Models(detector, embedder, species), repeats, options)
     click.echo(json.dumps(result) if as_json else _table(result))

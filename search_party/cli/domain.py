@@ -168,7 +168,7 @@ def report_lost(photos: tuple[Path, ...], email: str, pet_name: str, species: st
             db, _user_id(db, email), pet_name=pet_name, species=species, photos=list(photos),
             lat=lat, lon=lon, last_seen=_when(last_seen, "--last-seen"), radius_m=radius,
             expires_in=timedelta(days=days), description=description,
-            detector=models.detector, embedder=models.embedder)
+            models=models)
         if not created:
             click.echo(f"lost report {lost.id} was already submitted ({lost.status})")
             return
@@ -199,7 +199,7 @@ def report_found(photos: tuple[Path, ...], email: str, species: str, lat: str, l
         found, created = reports.create_found_report(
             db, _user_id(db, email), species=species, photos=list(photos), lat=lat, lon=lon,
             found_at=_when(found_at, "--found-at"), as_shelter=as_shelter, description=description,
-            detector=models.detector, embedder=models.embedder)
+            models=models)
         _deliver(db)
         matched = db.execute("SELECT count(*) FROM matches WHERE found_report_id = ?",
                              [found.id]).fetchone()[0]

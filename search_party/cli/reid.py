@@ -10,6 +10,7 @@ import click
 from embeddings import reid_data
 from embeddings.embedder import SOURCES, Embedder
 from embeddings.evaluate import RERANKERS, evaluate
+from embeddings.registry import WEIGHTS_DIR as WEIGHTS
 from search_party.config import load_settings
 from search_party.errors import UserError
 
@@ -67,7 +68,7 @@ def eval_reid(directory: Path, as_json: bool, ids_file: Path | None, rerank: str
         click.echo(f"{model:<10} {s.queries:>7} {s.rank1:>7.3f} {s.rank5:>7.3f} {s.mAP:>7.3f}")
 
 
-@click.command(name="train")
+@click.command(name="reid")
 @click.argument("data_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where reid_lite0.pt and val_ids_<folder>.txt go "
@@ -80,14 +81,19 @@ def eval_reid(directory: Path, as_json: bool, ids_file: Path | None, rerank: str
                    "e.g. --set classifier=softmax --set epochs=30 (see embeddings/train.py).")
 @click.option("--time-budget", type=float, default=None,
               help="With --set: seconds; run only the whole epochs that fit (the count is recorded).")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start from these weights (e.g. embeddings/weights/reid_lite0.pt) instead of ImageNet.")
 def train_command(data_dirs: tuple[Path, ...], out: Path | None, device: str | None,
                   members: tuple[str, ...], overrides: tuple[str, ...],
-                  time_budget: float | None) -> None:
+                  time_budget: float | None, init: Path | None) -> None:
     """Fine-tune the re-ID embedder on identity folders, split 70/30 by identity.
 
-    Without --set it reproduces the committed weights: every fine-tune of the soup, then their
-    average.  Example: search-party train ../shared/data/reid/mpdd ../shared/data/reid/dogfacenet
-    Needs the [train] extra; a GPU makes it minutes instead of hours.
+    Without --set it reproduces the soup of GPU fine-tunes and averages them.  With
+    --set cached_views=N (and train_from_block >= 1) it trains on two CPU cores: each image's
+    N augmented views run once through the frozen blocks and are kept, the rest is trained,
+    resumably, and scored on the calibration dogs (embeddings/weights/calibrate_ids_*.txt).
+    Example: search-party train ../shared/data/reid/mpdd ../shared/data/reid/dogfacenet
+    Needs the [train] extra.
     """
     for d in data_dirs:
         if not d.is_dir():
@@ -116,5 +122,13 @@ def train_command(data_dirs: tuple[Path, ...], out: Path | None, device: str | N
             values[name] = trainer.parse_field(fields[name], value)
         except ValueError:
             raise UserError(f"--set {item}: {value!r} is not a valid {fields[name]}") from None
-    trainer.train(list(data_dirs), out, trainer.recipe_from_args(values), device, time_budget,
-                  log=click.echo)
+    recipe = trainer.recipe_from_args(values)
+    if recipe.cached_views > 0:
+        from embeddings import cached_training, reid_data
+
+        calibrate = {d.name: reid_data.read_ids_file(WEIGHTS / f"calibrate_ids_{d.name}.txt")
+                     for d in data_dirs if (WEIGHTS / f"calibrate_ids_{d.name}.txt").is_file()}
+        cached_training.train_cached(list(data_dirs), out, recipe, calibrate_ids=calibrate, init=init,
+                                     log=click.echo)
+        return
+    trainer.train(list(data_dirs), out, recipe, device, time_budget, init=init, log=click.echo)

@@ -15,6 +15,7 @@ from embeddings.embedder import SOURCES, Embedder
 from search_party.config import load_settings
 from search_party.errors import ModelError, UserError
 from search_party.store.db import open_db, schema_version
+from search_party.vision import model_files
 
 
 @click.command()
@@ -22,7 +23,7 @@ def setup() -> None:
     """Verify the model files, export the ONNX graphs and create or migrate the database."""
     settings = load_settings()
     runtime = settings.vision_runtime()
-    needed = {settings.detector, SOURCES[settings.embedder]}
+    needed = set(model_files(settings))
     rows = registry.status(runtime)
     problems = [row.problem or row.name for row in rows if row.name in needed and not row.verified]
     if problems:

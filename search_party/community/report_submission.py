@@ -44,7 +44,7 @@ def submit_lost(settings: Settings, db: Database, owner_id: int, *, photos: Sequ
         db, owner_id, pet_name=pet_name, species=species, photos=list(photos), lat=lat, lon=lon,
         last_seen=last_seen, radius_m=radius_m, expires_in=timedelta(days=days),
         description=description, submission_key=submission_key,
-        detector=models.detector, embedder=models.embedder)
+        models=models)
     if not created:
         return report, None
     contact_preferences.set_open_to(db, report.id, owner_id, open_to)
@@ -60,7 +60,7 @@ def submit_found(settings: Settings, db: Database, reporter_id: int, *, photos: 
     return reports.create_found_report(
         db, reporter_id, species=species, photos=list(photos), lat=lat, lon=lon, found_at=found_at,
         description=description, as_shelter=as_shelter, submission_key=submission_key,
-        detector=models.detector, embedder=models.embedder)
+        models=models)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,7 @@ import numpy as np
 from PIL import Image
 from sqlite_utils import Database
 
-from embeddings.detector import PetDetector
-from embeddings.embedder import Embedder, crop_box
+from embeddings.embedder import crop_box
 from embeddings.images import load_rgb
 from embeddings.redact import blurred_frame
 from search_party.community import consent, limits
@@ -52,6 +51,7 @@ from search_party.search.geofence import (
 from search_party.search.query_photos import QueryPhotos, query_from_photos
 from search_party.store.db import from_db_time, insert_row, sql_name, to_db_time, utcnow, write_transaction
 from search_party.store.storage import blob_to_vector, vector_to_blob
+from search_party.vision import Models
 
 SPECIES = ("dog", "cat")
 MIN_PHOTOS, MAX_PHOTOS = 1, 5
@@ -254,8 +254,7 @@ def _kept_image(rgb: np.ndarray, persons: list, box: tuple[float, float, float, 
     return out.getvalue()
 
 
-def read_photos(photos: list[bytes], species: str, detector: PetDetector,
-                embedder: Embedder) -> list[PhotoQuery]:
+def read_photos(photos: list[bytes], species: str, models: Models) -> list[PhotoQuery]:
     """Each photo's pet, as kept and as a query vector; refuses the whole set if any photo has no
     animal of ``species`` (query_photos.query_from_photos says which photo and why)."""
     images = []
@@ -264,7 +263,7 @@ def read_photos(photos: list[bytes], species: str, detector: PetDetector,
             images.append(load_rgb(photo))
         except ImageError as exc:
             raise ImageError(f"photo {number}: {exc}") from None
-    query = query_from_photos(images, detector, embedder, species=species)
+    query = query_from_photos(images, models, species=species)
     # Person boxes come from query_from_photos' own pass: asking the detector again here would
     # rerun it on every photo but the last (it caches one frame).
     return [PhotoQuery(_kept_image(rgb, list(persons), box), box, species, vector)
@@ -297,7 +296,7 @@ def _store_photos(db: Database, column: str, report_id: int, photos: list[PhotoQ
 
 def create_lost_report(db: Database, owner_id: int, *, pet_name: str, species: str,
                        photos: Sequence[bytes | str | Path], lat: object, lon: object,
-                       last_seen: datetime, detector: PetDetector, embedder: Embedder,
+                       last_seen: datetime, models: Models,
                        radius_m: object = None, expires_in: timedelta | None = None,
                        description: str = "", submission_key: str | None = None,
                        now: datetime | None = None) -> tuple[LostReport, bool]:
@@ -322,7 +321,7 @@ def create_lost_report(db: Database, owner_id: int, *, pet_name: str, species: s
     if existing is not None:
         return get_lost_report(db, existing), False
     limits.check(db, owner_id, limits.SEARCH, now)  # before the models run
-    accepted = read_photos(images, species, detector, embedder)
+    accepted = read_photos(images, species, models)
     with write_transaction(db):
         existing = _existing(db, "lost_reports", "owner_id", owner_id, key)
         if existing is not None:  # the twin request stored it while our models ran
@@ -335,8 +334,8 @@ def create_lost_report(db: Database, owner_id: int, *, pet_name: str, species: s
             "expires": to_db_time(now + expires_in), "scored_through": 0,
             "submission_key": key, "created": to_db_time(now), "updated": to_db_time(now),
             "ended": None})
-        _store_photos(db, "lost_report_id", report_id, accepted, embedder.version)
-        _match_lost_against_found(db, report_id, embedder.version, now)
+        _store_photos(db, "lost_report_id", report_id, accepted, models.embedder.version)
+        _match_lost_against_found(db, report_id, models.embedder.version, now)
     return get_lost_report(db, report_id), True
 
 
@@ -426,7 +425,7 @@ def _near(db: Database, query: str, params: list, point: Point, radius_m: float)
 
 def create_found_report(db: Database, reporter_id: int, *, species: str,
                         photos: Sequence[bytes | str | Path], lat: object, lon: object,
-                        found_at: datetime, detector: PetDetector, embedder: Embedder,
+                        found_at: datetime, models: Models,
                         description: str = "", as_shelter: bool = False,
                         submission_key: str | None = None,
                         now: datetime | None = None) -> tuple[FoundReport, bool]:
@@ -449,7 +448,7 @@ def create_found_report(db: Database, reporter_id: int, *, species: str,
         return get_found_report(db, existing), False
     rate = limits.SHELTER_INTAKE if as_shelter else limits.FOUND_REPORT
     limits.check(db, reporter_id, rate, now)
-    accepted = read_photos(images, species, detector, embedder)
+    accepted = read_photos(images, species, models)
     with write_transaction(db):
         existing = _existing(db, "found_reports", "reporter_id", reporter_id, key)
         if existing is not None:
@@ -461,8 +460,8 @@ def create_found_report(db: Database, reporter_id: int, *, species: str,
             "found_at": to_db_time(found_at), "status": "open",
             "expires": to_db_time(now + FOUND_OPEN_FOR), "submission_key": key,
             "created": to_db_time(now), "updated": to_db_time(now)})
-        _store_photos(db, "found_report_id", report_id, accepted, embedder.version)
-        _match_found_against_lost(db, report_id, embedder.version, now)
+        _store_photos(db, "found_report_id", report_id, accepted, models.embedder.version)
+        _match_found_against_lost(db, report_id, models.embedder.version, now)
     return get_found_report(db, report_id), True
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from embeddings.detector import Shrunk
 from embeddings.embedder import crop_box
 from embeddings.redact import blurred_frame, thumbnail_jpeg
+from embeddings.species import likely_species
 from embeddings.vectors import aggregate, unit_rows
 from search_party.ingest.options import IngestOptions
 from search_party.ingest.stage_timer import StageTimer
@@ -34,8 +35,8 @@ from search_party.ingest.video.feed import FrameFeed
 from search_party.store.clip_results import ClipResult, IngestStats, SightingDraft
 
 if TYPE_CHECKING:
-    from embeddings.detector import Box, Detection, PetDetector
-    from embeddings.embedder import Embedder
+    from embeddings.detector import Box, Detection
+    from search_party.vision import Models
 
 # Skipping non-reference frames is worth it only when far more frames arrive than are looked at.
 SKIP_NONREF_FACTOR = 4
@@ -54,6 +55,16 @@ def clip_start(info: ClipInfo, given: datetime | None) -> tuple[datetime, str]:
 
 
 @dataclass(frozen=True)
+class _Animal:
+    """An ended track kept as an animal: its crops' unit vectors and P(dog) (the species head's,
+    not COCO's label)."""
+
+    track: Track
+    crop_vectors: np.ndarray
+    p_dog: float
+
+
+@dataclass(frozen=True)
 class _Look:
     """A frame the detector must see: upright full-size RGB (for crops) and the detector's input."""
 
@@ -65,16 +76,16 @@ class _ClipRun:
     """One clip's pass over the frames the feed hands over: detector, tracker, best crops, and
     the crops' vectors, embedded as soon as a track ends (while the feed decodes on)."""
 
-    def __init__(self, info: ClipInfo, detector: PetDetector, embedder: Embedder,
-                 options: IngestOptions, timer: StageTimer) -> None:
+    def __init__(self, info: ClipInfo, models: Models, options: IngestOptions, timer: StageTimer) -> None:
         self.info = info
-        self.detector = detector
-        self.embedder = embedder
+        self.detector = models.detector
+        self.embedder = models.embedder
+        self.species = models.species
         self.options = options
         self.timer = timer
         self.tracker = Tracker(options.track_max_age_seconds)
         self.tracks_ended = 0
-        self.animals: list[tuple[Track, np.ndarray]] = []  # each with its crops' unit vectors
+        self.animals: list[_Animal] = []
         self.feed = FrameFeed(
             info, sample_fps=options.sample_fps, detect_fps=options.detect_fps,
             max_gap_seconds=options.max_gap_seconds,
@@ -113,8 +124,13 @@ class _ClipRun:
             vectors = unit_rows(self.embedder.predict([c.rgb for t in animals for c in t.crops]))
         offset = 0
         for track in animals:
-            self.animals.append((track, vectors[offset:offset + len(track.crops)]))
+            mine = vectors[offset:offset + len(track.crops)]
             offset += len(track.crops)
+            with self.timer("species"):
+                # The species head reads ImageNet features: the embedder's own when it is that one.
+                same = self.embedder.version == self.species.features.version
+                p_dog = self.species.of_animal([c.rgb for c in track.crops], mine if same else None)
+            self.animals.append(_Animal(track, mine, p_dog))
 
     def look(self, seconds: float, look: _Look) -> None:
         with self.timer("detect"):
@@ -160,13 +176,14 @@ def _is_animal(track: Track, options: IngestOptions) -> bool:
     return sum(best) / hits >= options.min_still_score
 
 
-def _sightings(animals: list[tuple[Track, np.ndarray]], model_version: str,
-               start: datetime) -> list[SightingDraft]:
+def _sightings(animals: list[_Animal], model_version: str, start: datetime) -> list[SightingDraft]:
     drafts = []
-    for track, crop_vectors in sorted(animals, key=lambda a: a[0].observations[0].seconds):
+    for animal in sorted(animals, key=lambda a: a.track.observations[0].seconds):
+        track, crop_vectors = animal.track, animal.crop_vectors
         best = track.crops[0]
         drafts.append(SightingDraft(
-            label=track.label,
+            label=likely_species(animal.p_dog),
+            p_dog=animal.p_dog,
             first_time=start + timedelta(seconds=track.observations[0].seconds),
             last_time=start + timedelta(seconds=track.last.seconds),
             box=best.box,
@@ -183,8 +200,7 @@ def process_clip(
     path: str | Path,
     *,
     start_time: datetime | None,
-    detector: PetDetector,
-    embedder: Embedder,
+    models: Models,
     options: IngestOptions | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> ClipResult:
@@ -200,10 +216,10 @@ def process_clip(
         info = probe_clip(path, max_clip_seconds=options.max_clip_seconds,
                           max_pixels=options.max_pixels)
     start, source = clip_start(info, start_time)
-    run = _ClipRun(info, detector, embedder, options, timer)
+    run = _ClipRun(info, models, options, timer)
     run.run(progress)
     with timer("thumbnail"):
-        drafts = _sightings(run.animals, embedder.version, start)
+        drafts = _sightings(run.animals, models.embedder.version, start)
     if progress is not None:
         progress(1.0)
     stats = IngestStats(
@@ -212,7 +228,7 @@ def process_clip(
         frames_decoded=run.feed.counts.decoded,
         frames_motion_checked=run.feed.counts.motion_checked,
         frames_detected=run.feed.counts.detected,
-        crops_embedded=sum(len(vectors) for _, vectors in run.animals),
+        crops_embedded=sum(len(a.crop_vectors) for a in run.animals),
         ms_per_stage=dict(timer.ms),
         width=info.width,
         height=info.height,

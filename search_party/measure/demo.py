@@ -110,7 +110,8 @@ def _draft(models: Models, identity: str, sequence: int, filmed: datetime) -> Si
     crops = [load_rgb(p) for p in _fixture_sequence(identity, sequence)]
     vectors = models.embedder.predict(crops)
     best = max(crops, key=lambda c: c.shape[0] * c.shape[1])
-    return SightingDraft(label="dog", first_time=filmed, last_time=filmed + timedelta(seconds=4 + len(crops)),
+    return SightingDraft(label="dog", p_dog=models.species.of_animal(crops), first_time=filmed,
+                         last_time=filmed + timedelta(seconds=4 + len(crops)),
                          box=(0.0, 0.0, float(best.shape[1]), float(best.shape[0])), score=0.9,
                          thumbnail_jpeg=thumbnail_jpeg(best, models.detector.person_boxes(best)),
                          vector=aggregate(vectors), crop_vectors=vectors, model_version=models.embedder.version)

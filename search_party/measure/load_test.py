@@ -218,8 +218,7 @@ def _owner_photo(clip: Path) -> bytes:
 def _seed(settings: Settings, clip_path: Path, searchers: int, answerers: int, uploaders: int) -> _World:
     models = vision.load_models(settings)
     now = utcnow()
-    result = process_clip(clip_path, start_time=now - timedelta(minutes=30), detector=models.detector,
-                          embedder=models.embedder)
+    result = process_clip(clip_path, start_time=now - timedelta(minutes=30), models=models)
     if not result.sightings:
         raise UserError(f"{clip_path} gave no sighting; the load test needs its puppy")
     clip = clip_path.read_bytes()
@@ -241,7 +240,7 @@ def _seed(settings: Settings, clip_path: Path, searchers: int, answerers: int, u
             owner = accounts.create_user(db, f"seed{n}@load.invalid")
             report, _ = reports.create_lost_report(
                 db, owner.id, pet_name=f"Seed {n}", species="dog", photos=[photo], lat=PLACE[0], lon=PLACE[1],
-                last_seen=now - timedelta(hours=1), detector=models.detector, embedder=models.embedder)
+                last_seen=now - timedelta(hours=1), models=models)
             index = VectorIndex.open(db, settings.index_path, models.embedder.version, models.embedder.dim)
             standing_searches.search_report(db, report.id, index)
         asked = db.execute("SELECT count(*) FROM matches WHERE state = 'asked'").fetchone()[0]

@@ -439,8 +439,7 @@ class _Scratch:
         lat, lon = AUDIT_PLACE
         report, _ = reports.create_lost_report(
             self.db, user.id, pet_name="Audit", species=species, photos=[photo], lat=lat, lon=lon,
-            last_seen=now - timedelta(hours=1), detector=self.models.detector,
-            embedder=self.models.embedder, now=now)
+            last_seen=now - timedelta(hours=1), models=self.models, now=now)
         return report
 
     def ingest(self, clip: Path, name: str, start: datetime) -> storage.Clip:

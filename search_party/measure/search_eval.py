@@ -223,8 +223,9 @@ def _clips(hood: Neighbourhood, data: EmbeddedFolder) -> list[_Clip]:
             for n, part in enumerate(stop.sightings):
                 first = stop.time + n * FRAGMENT_GAP
                 crops = data.vectors[list(part)]
+                # Every image is a dog: the simulation measures who, not which species.
                 drafts.append(SightingDraft(
-                    label="dog", first_time=first, last_time=first + FRAGMENT_GAP / 2,
+                    label="dog", p_dog=1.0, first_time=first, last_time=first + FRAGMENT_GAP / 2,
                     box=(0.0, 0.0, 1.0, 1.0), score=0.9, thumbnail_jpeg=data.thumbnails[part[0]],
                     vector=aggregate(crops), crop_vectors=crops, model_version=data.model_version))
             clips.append(_Clip(stop.time + UPLOAD_DELAY, stop.camera, d, drafts))

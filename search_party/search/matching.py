@@ -10,7 +10,8 @@ Geofence first (invariant 3 of DESIGN.md).  A search scores only sightings that
    search reached a camera (its counts, a shared sighting) would place the camera inside its
    cell, finer than anyone but its owner may know (invariant 3, SECURITY.md);
 2. ended at or after the last-seen time minus the slack (``geofence.earliest_sighting_time``),
-   show the reported species, and were embedded by the query's model;
+   give the reported species a probability that is not negligible (``SPECIES_FLOOR``: the
+   species head's call is evidence, never a wall), and were embedded by the query's model;
 
 and FAISS is then asked to score *only those ids* (``VectorIndex.search`` with an
 ``IDSelectorBatch``): a sighting outside the fence is never scored, not even to be thrown away.
@@ -37,6 +38,7 @@ from functools import lru_cache
 import numpy as np
 from sqlite_utils import Database
 
+from embeddings.species import SPECIES_FLOOR, species_probability
 from search_party.errors import NotFound
 from search_party.search import geofence, scoring
 from search_party.search.coarse_location import CELL_REACH_M, coarse_area
@@ -103,13 +105,21 @@ def fenced_sightings(db: Database, fence: Fence, model_version: str, species: st
         return np.zeros(0, np.int64)
     # json_each keeps the statement one fixed shape however many cameras are fenced in, and
     # json_group_array hands back thousands of ids as one value instead of thousands of rows.
-    # The unary + keeps label and model_version off the planner's index choice: the covering
+    # The unary + keeps p_dog and model_version off the planner's index choice: the covering
     # fence index (camera, end time) is the selective one, sightings_model is not.
+    low, high = _p_dog_range(species)
     (ids,) = db.execute(
         "SELECT json_group_array(id) FROM sightings WHERE camera_id IN "
-        "(SELECT value FROM json_each(?)) AND last_time >= ? AND +label = ? AND +model_version = ?",
-        [json.dumps(cameras.tolist()), to_db_time(fence.since), species, model_version]).fetchone()
+        "(SELECT value FROM json_each(?)) AND last_time >= ? AND +model_version = ? "
+        "AND +p_dog BETWEEN ? AND ?",
+        [json.dumps(cameras.tolist()), to_db_time(fence.since), model_version, low, high]).fetchone()
     return np.sort(np.array(json.loads(ids), dtype=np.int64))
+
+
+def _p_dog_range(species: str) -> tuple[float, float]:
+    """The P(dog) of sightings a search for ``species`` scores: its own species' probability at
+    least the floor."""
+    return (SPECIES_FLOOR, 1.0) if species == "dog" else (0.0, 1.0 - SPECIES_FLOOR)
 
 
 def score_within(index: VectorIndex, vector: np.ndarray, allowed: np.ndarray,
@@ -217,21 +227,23 @@ def rescore_sighting(db: Database, sighting_id: int, searches: Iterable[Standing
 
     A search scores the sighting only if its camera is opted in, not paused and (by its coarse
     area's centre) inside the search's fence, the sighting ended after the search's window
-    start, and species and model agree; ``threshold`` defaults to the model's calibrated one.  Whether the hit joins a
-    candidate the search already has is ``joins_visit`` (one visit, one request).
+    start, its species is likely enough and the model agrees; ``threshold`` defaults to the
+    model's calibrated one.  Whether the hit joins a candidate the search already has is
+    ``joins_visit`` (one visit, one request).
     """
     row = db.execute(
-        "SELECT s.camera_id, s.last_time, s.label, s.model_version, s.vector, c.lat, c.lon, "
+        "SELECT s.camera_id, s.last_time, s.p_dog, s.model_version, s.vector, c.lat, c.lon, "
         "c.opted_in, c.paused FROM sightings s JOIN cameras c ON c.id = s.camera_id "
         "WHERE s.id = ?", [sighting_id]).fetchone()
     if row is None:
         raise NotFound(f"sighting {sighting_id} does not exist")
-    _, last_time, label, model_version, blob, lat, lon, opted_in, paused = row
+    _, last_time, p_dog, model_version, blob, lat, lon, opted_in, paused = row
     if not opted_in or paused:
         return []
     ended, place = from_db_time(last_time), Point(*_area_centre(lat, lon))  # as fenced_cameras
     eligible = [s for s in searches
-                if s.query.model_version == model_version and s.query.species == label
+                if s.query.model_version == model_version
+                and species_probability(p_dog, s.query.species) >= SPECIES_FLOOR
                 and ended >= s.fence.since and s.fence.contains(place)]
     if not eligible:
         return []

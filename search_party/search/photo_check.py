@@ -1,9 +1,9 @@
 """The report wizard's instant answer to one photo: does it show the reported animal?
 
-Detection only (the pet-only detector): nothing is cropped, embedded or stored here, so a photo
-of a person is never more than a "no dog found" answer.  The same rule as the report itself
-(``query_photos.query_from_photos``): a photo counts when the detector finds the species in it,
-so a photo the wizard accepts is one the report accepts.
+The same rule as the report itself (``query_photos.find_animal``), so a photo the wizard accepts
+is one the report accepts: the pet-only detector's pet boxes, each judged by the species head
+(people beside it blurred first); nothing is stored, and a photo of a person is never more than
+a "no dog found" answer.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from embeddings.images import ImageSource, load_rgb
 from search_party.errors import UserError
-from search_party.search.query_photos import SPECIES
+from search_party.search.query_photos import SPECIES, find_animal, not_found_message
 
 if TYPE_CHECKING:
-    from embeddings.detector import PetDetector
+    from search_party.vision import Models
 
 Box = tuple[float, float, float, float]
 
@@ -31,19 +31,15 @@ class PhotoCheck:
     height: int
 
 
-def check_photo(photo: ImageSource, species: str, detector: PetDetector) -> PhotoCheck:
+def check_photo(photo: ImageSource, species: str, models: Models) -> PhotoCheck:
     """Whether ``photo`` shows a ``species``; raises ImageError for a file that is not a readable
     image and UserError for an unknown species."""
     if species not in SPECIES:
         raise UserError(f"species {species!r} is not supported: report a dog or a cat")
     rgb = load_rgb(photo)
-    found = detector.predict(rgb)
-    wanted = [d for d in found if d.label == species]
+    animal = find_animal(rgb, species, models)
     height, width = rgb.shape[:2]
-    if wanted:
-        best = max(wanted, key=lambda d: ((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]), d.score))
-        return PhotoCheck(True, species, f"{species} found in this photo", best.box, width, height)
-    others = sorted({d.label for d in found})
-    seen = f" (it seems to show a {' and a '.join(others)})" if others else ""
-    return PhotoCheck(False, species, f"no {species} found in this photo{seen} — try another where the "
-                      f"{species} is clearly visible", None, width, height)
+    if animal.box is not None:
+        return PhotoCheck(True, species, f"{species} found in this photo", animal.box, width, height)
+    message = not_found_message(species, animal.seen, "this photo").replace("try one where", "try another where")
+    return PhotoCheck(False, species, message, None, width, height)

@@ -2,7 +2,12 @@
 
 Invariant 1 of DESIGN.md: every photo must show the reported species, a photo without one is
 refused with a message that says which photo and what to do, and a person in a photo is never
-cropped or embedded — the crop comes from a pet box of the pet-only detector, nothing else.
+cropped or embedded — the crop comes from a pet box of the pet-only detector, nothing else, and
+people beside the pet are blurred before any model sees the crop.
+
+Which species a pet box holds is the species head's call (embeddings/species.py), not COCO's
+label: a box counts for the reported species when its probability is not negligible
+(``SPECIES_FLOOR``), so a dog COCO calls "cat" is still found.
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ import numpy as np
 from embeddings.embedder import CROP_MARGIN, crop_box
 from embeddings.images import ImageSource, load_rgb
 from embeddings.redact import blur_beside
+from embeddings.species import SPECIES_FLOOR, likely_species, species_probability
 from embeddings.vectors import unit_rows
 from search_party.errors import ImageError, UserError
 from search_party.search.scoring import query_vector
 
 if TYPE_CHECKING:
-    from embeddings.detector import PetDetector
-    from embeddings.embedder import Embedder
+    from search_party.vision import Models
 
 Box = tuple[float, float, float, float]
 SPECIES = ("dog", "cat")
@@ -56,9 +61,46 @@ def _area(box: Box) -> float:
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
-def query_from_photos(images: Sequence[ImageSource | np.ndarray], detector: PetDetector,
-                      embedder: Embedder, species: str = "dog") -> QueryPhotos:
-    """Detect the reported animal in each photo, crop it, embed the crops.
+@dataclass(frozen=True)
+class Animal:
+    """What a photo shows of the reported species: the largest pet box whose probability of
+    that species is not negligible (None if there is none), the crop as models may see it
+    (people beside it blurred), and the likelier species of every pet box (for the message)."""
+
+    box: Box | None
+    crop: np.ndarray | None
+    probability: float
+    seen: tuple[str, ...]
+    person_boxes: tuple[Box, ...]
+
+
+def find_animal(rgb: np.ndarray, species: str, models: Models) -> Animal:
+    """The animal of ``species`` in an upright RGB photo (see ``Animal``)."""
+    pets = models.detector.predict(rgb)
+    persons = tuple(models.detector.person_boxes(rgb))  # the same forward pass
+    if not pets:
+        return Animal(None, None, 0.0, (), persons)
+    crops = [crop_box(blur_beside(rgb, persons, keep=p.box) if persons else rgb, p.box, CROP_MARGIN)
+             for p in pets]
+    p_dog = models.species.predict(crops)
+    seen = tuple(sorted({likely_species(float(p)) for p in p_dog}))
+    fitting = [(pet, crop, float(species_probability(float(p), species)))
+               for pet, crop, p in zip(pets, crops, p_dog)
+               if species_probability(float(p), species) >= SPECIES_FLOOR]
+    if not fitting:
+        return Animal(None, None, 0.0, seen, persons)
+    pet, crop, probability = max(fitting, key=lambda f: (_area(f[0].box), f[0].score))
+    return Animal(pet.box, crop, probability, seen, persons)
+
+
+def not_found_message(species: str, seen: tuple[str, ...], where: str) -> str:
+    shown = f" (it seems to show a {' and a '.join(seen)})" if seen else ""
+    return f"no {species} found in {where}{shown} — try one where the {species} is clearly visible"
+
+
+def query_from_photos(images: Sequence[ImageSource | np.ndarray], models: Models,
+                      species: str = "dog") -> QueryPhotos:
+    """Find the reported animal in each photo (``find_animal``), embed the crops.
 
     ``images`` are files, bytes or H×W×3 uint8 RGB arrays (already upright).  In a photo with
     several animals of the species the largest box is taken: an owner's photo is framed on their
@@ -81,19 +123,12 @@ def query_from_photos(images: Sequence[ImageSource | np.ndarray], detector: PetD
                 rgb = load_rgb(image)
             except ImageError as exc:
                 raise ImageError(f"photo {number}: {exc}") from None
-        found = [d for d in detector.predict(rgb) if d.label == species]
-        if not found:
-            others = sorted({d.label for d in detector.predict(rgb)})
-            seen = f" (it seems to show a {' and a '.join(others)})" if others else ""
-            raise UserError(f"no {species} found in photo {number}{seen} — try one where the "
-                            f"{species} is clearly visible")
-        box = max(found, key=lambda d: (_area(d.box), d.score)).box
-        persons = detector.person_boxes(rgb)  # the same forward pass as detect()
-        people.append(tuple(persons))
-        if persons:
-            rgb = blur_beside(rgb, persons, keep=box)
-        crops.append(crop_box(rgb, box, CROP_MARGIN))
-        boxes.append(box)
-    vectors = unit_rows(embedder.predict(crops))
-    return QueryPhotos(species=species, vectors=vectors, model_version=embedder.version,
+        animal = find_animal(rgb, species, models)
+        if animal.box is None or animal.crop is None:
+            raise UserError(not_found_message(species, animal.seen, f"photo {number}"))
+        people.append(animal.person_boxes)
+        crops.append(animal.crop)
+        boxes.append(animal.box)
+    vectors = unit_rows(models.embedder.predict(crops))
+    return QueryPhotos(species=species, vectors=vectors, model_version=models.embedder.version,
                        boxes=tuple(boxes), person_boxes=tuple(people))

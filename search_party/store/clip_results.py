@@ -22,7 +22,8 @@ class SightingDraft:
     """One animal seen in one clip.  ``box`` is in the upright frame's pixels; the thumbnail has
     every person region blurred and carries no EXIF or other metadata."""
 
-    label: str  # 'dog' | 'cat'
+    label: str  # 'dog' | 'cat': the likelier species, for display
+    p_dog: float  # the species head's P(dog) for the animal (a search scores both species above a floor)
     first_time: datetime  # UTC-aware wall-clock
     last_time: datetime
     box: Box  # the best crop's box

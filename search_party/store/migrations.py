@@ -352,4 +352,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             INSERT INTO sighting_deletions (sighting_id) VALUES (OLD.id);
         END;
     """),
+    # Species by a classifier (embeddings/species.py), not by COCO's label alone: each sighting
+    # keeps P(dog); a search scores its species above a floor.  Sightings stored before it keep
+    # their label as a certainty.  The fence index serves the new test as it served the label.
+    Migration(12, "sightings keep their species probability", """
+        ALTER TABLE sightings ADD COLUMN p_dog REAL NOT NULL DEFAULT 0.5 CHECK (p_dog BETWEEN 0 AND 1);
+        UPDATE sightings SET p_dog = CASE label WHEN 'dog' THEN 1.0 ELSE 0.0 END;
+        DROP INDEX sightings_fence;
+        CREATE INDEX sightings_fence ON sightings (camera_id, last_time, model_version, p_dog);
+    """),
 )

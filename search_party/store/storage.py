@@ -81,7 +81,8 @@ class Sighting:
     id: int
     camera_id: int
     clip_id: int
-    label: str
+    label: str  # the likelier species, for display
+    p_dog: float  # the species head's P(dog): a search scores the species above a floor
     first_time: datetime
     last_time: datetime
     box: Box
@@ -106,14 +107,14 @@ def _clip(row: dict) -> Clip:
     )
 
 
-_SIGHTING_COLUMNS = ("id, camera_id, clip_id, label, first_time, last_time, box_x1, box_y1, box_x2, "
+_SIGHTING_COLUMNS = ("id, camera_id, clip_id, label, p_dog, first_time, last_time, box_x1, box_y1, box_x2, "
                      "box_y2, score, model_version, created")
 
 
 def _sighting(row: dict) -> Sighting:
     return Sighting(
         id=row["id"], camera_id=row["camera_id"], clip_id=row["clip_id"], label=row["label"],
-        first_time=from_db_time(row["first_time"]), last_time=from_db_time(row["last_time"]),
+        p_dog=row["p_dog"], first_time=from_db_time(row["first_time"]), last_time=from_db_time(row["last_time"]),
         box=(row["box_x1"], row["box_y1"], row["box_x2"], row["box_y2"]), score=row["score"],
         model_version=row["model_version"], created=from_db_time(row["created"]),
     )
@@ -263,7 +264,7 @@ def save_clip_result(db: Database, clip_id: int, result: ClipResult, claim: str,
         for draft in result.sightings:
             x1, y1, x2, y2 = (float(v) for v in draft.box)
             sighting_id = insert_row(db, "sightings", {
-                "camera_id": camera_id, "clip_id": clip_id, "label": draft.label,
+                "camera_id": camera_id, "clip_id": clip_id, "label": draft.label, "p_dog": float(draft.p_dog),
                 "first_time": to_db_time(draft.first_time), "last_time": to_db_time(draft.last_time),
                 "box_x1": x1, "box_y1": y1, "box_x2": x2, "box_y2": y2,
                 "score": float(draft.score), "thumbnail": bytes(draft.thumbnail_jpeg),

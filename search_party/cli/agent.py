@@ -1,31 +1,49 @@
-"""`search-party agent watch`: the camera-side folder uploader (search_party/agent/watch.py)."""
+"""`search-party agent watch | rtsp | frigate`: the camera-side agents (search_party/agent/)."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from search_party.agent.watch import Agent
 from search_party.config import load_agent_settings
 
-DEFAULT_SERVER = "http://127.0.0.1:8000"
+DEFAULT_SERVER = "https://127.0.0.1:8000"
+
+
+def _connection(token: str | None, server: str | None) -> tuple[str, str]:
+    defaults = load_agent_settings()
+    token = token or (defaults.agent_token.get_secret_value() if defaults.agent_token else "")
+    return token, server or defaults.server or DEFAULT_SERVER
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every agent takes: the server, the token, and whether plain http is allowed."""
+    for option in reversed((
+        click.option("--token", help="The camera's upload token (or set SEARCH_PARTY_AGENT_TOKEN, which keeps "
+                     "it out of the process list)."),
+        click.option("--server", help="The Search Party server's address (or set SEARCH_PARTY_SERVER)."),
+        click.option("--local-network", is_flag=True, help="Allow a plain http:// server: only when it is on "
+                     "your own network (the token and footage travel unencrypted)."),
+    )):
+        command = option(command)
+    return command
 
 
 @click.group()
 def agent() -> None:
-    """Upload a camera's clips to a Search Party server from the machine that records them."""
+    """Send a camera's clips to a Search Party server from the machine that records them."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
 
 @agent.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--camera", "camera_id", type=int, required=True, help="The camera's id (on its page).")
-@click.option("--token", help="The camera's upload token (or set SEARCH_PARTY_AGENT_TOKEN, which keeps "
-              "it out of the process list).")
-@click.option("--server", help="The Search Party server's address (or set SEARCH_PARTY_SERVER; default "
-              f"{DEFAULT_SERVER}).")
+@connection_options
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to remember what was sent (default FOLDER/.search-party-uploads.json).")
 @click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(1),
@@ -33,19 +51,20 @@ def agent() -> None:
 @click.option("--settle", default=10.0, show_default=True, type=click.FloatRange(0),
               help="Seconds a file must go unchanged before it is sent (the camera may still be writing).")
 @click.option("--once", is_flag=True, help="Scan once, send what is new, and exit (exit 2 if a clip "
-              "was refused or could not be sent).")
-def watch(folder: Path, camera_id: int, token: str | None, server: str | None, state_path: Path | None,
-          interval: float, settle: float, once: bool) -> None:
+              "was refused or could not be sent, or the camera is paused).")
+def watch(folder: Path, camera_id: int, token: str | None, server: str | None, local_network: bool,
+          state_path: Path | None, interval: float, settle: float, once: bool) -> None:
     """Send every new video clip under FOLDER to the server, each exactly once (resumable)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    defaults = load_agent_settings()
-    token = token or (defaults.agent_token.get_secret_value() if defaults.agent_token else "")
-    server = server or defaults.server or DEFAULT_SERVER
-    uploader = Agent.create(folder, camera_id, token, server, state_path, settle_s=settle, say=click.echo)
+    from search_party.agent.watch import Agent
+
+    token, server = _connection(token, server)
+    uploader = Agent.create(folder, camera_id, token, server, state_path, local_network=local_network,
+                            settle_s=settle, say=click.echo)
     if once:
         result = uploader.scan_once()
         click.echo(f"{len(result.uploaded)} uploaded, {len(result.duplicates)} already sent, "
-                   f"{len(result.refused)} refused, {len(result.postponed)} to retry")
+                   f"{len(result.refused)} refused, {len(result.postponed)} to retry"
+                   + (f"; held: camera is {result.held}" if result.held else ""))
         if not result.ok:
             sys.exit(2)
         return

@@ -19,9 +19,12 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from search_party.community import cameras
+from search_party.community.filming_time import check_time_zone, time_from_name
 from search_party.config import Settings
 from search_party.errors import UserError
 from search_party.store import storage
+from search_party.store.db import utcnow
 
 PART_SUFFIX = ".part"
 
@@ -75,11 +78,19 @@ def remove_spooled(settings: Settings, spool_name: str) -> None:
 
 
 def register_clip(settings: Settings, db: Database, path: Path | str, camera_id: int,
-                  start_time: datetime | None = None) -> Submission:
-    """Register a clip file for ``camera_id`` (which must be opted in and not paused)."""
+                  start_time: datetime | None = None, *, time_zone: str | None = None) -> Submission:
+    """Register a clip file for ``camera_id`` (which must be opted in and not paused).  Without
+    ``start_time``, a camera file-name pattern in the clip's name gives a provisional one, read in
+    the camera's time zone or else ``time_zone`` (the sender's); the pipeline still prefers the
+    container's own creation time."""
     source = Path(path)
     if not source.is_file():
         raise UserError(f"{source} is not a file")
+    start_source = "given"
+    if start_time is None:
+        zone = cameras.get_camera(db, camera_id).time_zone
+        start_time = time_from_name(source.name, (zone, check_time_zone(time_zone)), utcnow())
+        start_source = "file name"
     sha256, size, part = _copy_hashing(source, settings.spool_dir)
 
     def spool(clip_id: int) -> str:
@@ -90,7 +101,7 @@ def register_clip(settings: Settings, db: Database, path: Path | str, camera_id:
 
     try:
         clip, created = storage.create_clip(db, camera_id, sha256, source.name, size,
-                                            start_time=start_time, spool=spool)
+                                            start_time=start_time, start_source=start_source, spool=spool)
         if created or clip.status != "failed":
             return Submission(clip, created)
         storage.set_spool_name(db, clip.id, spool(clip.id))

@@ -60,4 +60,4 @@ class ClipResult:
     sightings: list[SightingDraft]
     stats: IngestStats
     start_time: datetime | None = None  # the wall-clock time of the clip's first frame, UTC
-    start_source: str = ""  # 'given', 'container' (its creation time) or 'file' (modified time)
+    start_source: str = ""  # one of search_party.community.filming_time.SOURCES

@@ -297,4 +297,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         DROP INDEX cameras_lat;
         CREATE INDEX cameras_place ON cameras (lat, lon, opted_in, paused);
     """),
+    # When a clip was filmed (search_party.community.filming_time): camera file names carry a local
+    # time, read in the camera's own zone (its owner sets it; none means "not known").
+    Migration(8, "camera time zone", """
+        ALTER TABLE cameras ADD COLUMN time_zone TEXT;
+    """),
 )

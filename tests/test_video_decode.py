@@ -19,9 +19,9 @@ from search_party.ingest.video.decode import (
     ClipError,
     decode_frames,
     probe_clip,
-    small_grey,
     upright_rgb,
 )
+from search_party.motion import small_grey
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,11 @@ from search_party.config import load_agent_settings
 DEFAULT_SERVER = "https://127.0.0.1:8000"
 
 
-def _connection(token: str | None, server: str | None) -> tuple[str, str]:
+def _connection(token: str | None, server: str | None, listed_server: str | None = None) -> tuple[str, str]:
+    """The token and server: the option, else the SEARCH_PARTY_* setting, else a camera list's."""
     defaults = load_agent_settings()
     token = token or (defaults.agent_token.get_secret_value() if defaults.agent_token else "")
-    return token, server or defaults.server or DEFAULT_SERVER
+    return token, server or defaults.server or listed_server or DEFAULT_SERVER
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,3 +71,48 @@ def watch(folder: Path, camera_id: int, token: str | None, server: str | None, l
         return
     click.echo(f"watching {folder} for camera {camera_id}; Ctrl-C stops")
     uploader.watch(interval)
+
+
+@agent.command()
+@click.argument("url", required=False)
+@click.option("--camera", "camera_id", type=int, help="The camera's id on the server (on its page).")
+@connection_options
+@click.option("--motion-url", help="The camera's low-resolution sub-stream, for motion (cheaper; as Frigate "
+              "does). Without it, motion is found on the main stream.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A TOML list of cameras instead of URL and --camera (several cameras, one agent).")
+@click.option("--pre-roll", default=3.0, show_default=True, type=float, help="Seconds kept before motion.")
+@click.option("--post-roll", default=5.0, show_default=True, type=float, help="Seconds kept after motion ends.")
+@click.option("--max-clip", default=60.0, show_default=True, type=float, help="Longest clip, seconds.")
+@click.option("--spool", "spool_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("search-party-rtsp"), show_default=True,
+              help="Where clips wait to be sent, and the record of what was sent.")
+@click.option("--max-spool-mb", default=500.0, show_default=True, type=float,
+              help="Disk the waiting clips may use; the oldest are dropped beyond it.")
+def rtsp(url: str | None, camera_id: int | None, token: str | None, server: str | None, local_network: bool,
+         motion_url: str | None, config_path: Path | None, pre_roll: float, post_roll: float, max_clip: float,
+         spool_dir: Path, max_spool_mb: float) -> None:
+    """Watch an RTSP camera (URL) and send only the moments something moved, each once."""
+    import threading
+
+    from search_party.agent.client import check_server_url
+    from search_party.agent.rtsp import CameraConfig, build_agents, load_config, run_agents
+    from search_party.errors import UserError
+
+    if config_path is not None:
+        if url or camera_id is not None:
+            raise UserError("give either URL and --camera, or --config with a list of cameras")
+        listed_server, _ = load_config(config_path)
+        token, server = _connection(token, server, listed_server)
+        _, configs = load_config(config_path, token=token)
+    else:
+        token, server = _connection(token, server)
+        if not url or camera_id is None:
+            raise UserError("give the camera's rtsp:// URL and --camera ID (or --config FILE)")
+        configs = [CameraConfig(url=url, camera_id=camera_id, token=token, motion_url=motion_url,
+                                pre_roll=pre_roll, post_roll=post_roll, max_clip=max_clip,
+                                max_spool_mb=max_spool_mb)]
+    agents = build_agents(configs, check_server_url(server, local_network=local_network), spool_dir,
+                          threading.Event(), click.echo)
+    click.echo(f"watching {len(agents)} camera(s); clips wait in {spool_dir}; Ctrl-C stops")
+    run_agents(agents)

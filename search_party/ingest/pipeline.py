@@ -80,6 +80,7 @@ class _ClipRun:
             motion_threshold=options.motion_threshold, motion_width=options.motion_width,
             skip_nonref=info.fps >= SKIP_NONREF_FACTOR * options.sample_fps,
             prepare=self.prepare, decode_threads=options.decode_threads,
+            keyframe_gate=options.keyframe_gate,
         )
 
     def prepare(self, frame: av.VideoFrame) -> _Look:
@@ -220,5 +221,7 @@ def process_clip(
         frames_in_clip=info.frame_count,
         frames_corrupt=run.feed.counts.corrupt,
         tracks=run.tracks_ended,
+        gops=run.feed.gate_counts.gops,
+        gops_decoded=run.feed.gate_counts.active,
     )
     return ClipResult(drafts, stats, start_time=start, start_source=source)

@@ -116,3 +116,37 @@ def rtsp(url: str | None, camera_id: int | None, token: str | None, server: str 
                           threading.Event(), click.echo)
     click.echo(f"watching {len(agents)} camera(s); clips wait in {spool_dir}; Ctrl-C stops")
     run_agents(agents)
+
+
+@agent.command()
+@click.option("--mqtt", "mqtt_host", required=True, help="The MQTT broker Frigate publishes to: HOST[:PORT].")
+@click.option("--mqtt-user", help="MQTT user name, if the broker wants one.")
+@click.option("--mqtt-password", help="MQTT password (or leave out and use a broker account without one).")
+@click.option("--topic-prefix", default="frigate", show_default=True, help="Frigate's mqtt.topic_prefix.")
+@click.option("--frigate-url", required=True, help="Frigate's HTTP address, e.g. http://frigate.local:5000.")
+@click.option("--camera-map", "camera_map", multiple=True, required=True, metavar="FRIGATE_NAME=ID",
+              help="A Frigate camera and the Search Party camera it is (repeat for each camera).")
+@connection_options
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("search-party-frigate"), show_default=True,
+              help="Where to remember which events were sent.")
+def frigate(mqtt_host: str, mqtt_user: str | None, mqtt_password: str | None, topic_prefix: str,
+            frigate_url: str, camera_map: tuple[str, ...], token: str | None, server: str | None,
+            local_network: bool, state_dir: Path) -> None:
+    """Send the clips of Frigate's dog and cat events (never a person's), each once."""
+    import threading
+
+    from search_party.agent.client import check_server_url
+    from search_party.agent.frigate import build_bridge, parse_camera_map, parse_host
+
+    token, server = _connection(token, server)
+    host, port = parse_host(mqtt_host)
+    bridge = build_bridge(frigate_url, parse_camera_map(camera_map),
+                          check_server_url(server, local_network=local_network), token, state_dir, click.echo,
+                          topic_prefix)
+    click.echo(f"listening to {bridge.topic} on {host}:{port} for {', '.join(bridge.cameras)}; Ctrl-C stops")
+    stop = threading.Event()
+    try:
+        bridge.run(host, port, stop, username=mqtt_user, password=mqtt_password)
+    except KeyboardInterrupt:
+        stop.set()

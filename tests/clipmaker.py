@@ -158,13 +158,13 @@ CAMERA_KBPS = {"720p": 2000, "1080p": 4000, "4mp": 6000}  # typical main-stream 
 def camera_clip(path: Path, scene: Path, *, size: str = "1080p", codec: str = "h264",
                 gop_seconds: float = 2.0, seconds: float = 60.0, fps: float = 25.0) -> Path:
     """A mostly still IP-camera clip: the bench scene with sensor noise for ``seconds``, and one
-    real MPDD dog (096) crossing it from 20 s to 26 s.  Encoded as cameras do: no B-frames, a
+    real MPDD dog (151, a third of the frame high) crossing it from 20 s to 30 s.  Encoded as cameras do: no B-frames, a
     key frame every ``gop_seconds``, a capped bit rate (so P-frames carry the noise, as a real
     camera's do)."""
     width, height = CAMERA_SIZES[size]
     kbps = CAMERA_KBPS[size]
     keyint = str(round(gop_seconds * fps))
-    walk = DogWalk(list(mpdd_crops(FIXTURE_MPDD, "096", 5).values()), 20.0, 26.0, height=round(height / 4), y=0.85)
+    walk = DogWalk(list(mpdd_crops(FIXTURE_MPDD, "151", 5).values()), 20.0, 30.0, height=round(height / 3), y=0.9)
     if codec == "h264":
         encoder, options = "libx264", {"preset": "veryfast", "bf": "0", "g": keyint, "keyint_min": keyint,
                                        "sc_threshold": "0", "b": f"{kbps}k", "maxrate": f"{kbps}k",

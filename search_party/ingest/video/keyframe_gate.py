@@ -5,7 +5,7 @@ An IP camera's stream is a key frame every 1-2 s (a GOP) and P-frames that each 
 before, so a P-frame cannot be skipped alone, but a whole GOP can.  ``decode_gated`` demuxes
 the clip once, one GOP ahead:
 
-- a second decoder (one thread) decodes only the key frames, and compares each with the one
+- a second decoder decodes only the key frames, and compares each with the one
   before on a small grey image (search_party.motion, the background being the previous key
   frame);
 - GOP *i* (key frame *i* up to key frame *i+1*) is **active** when key frame *i* or *i+1* differs
@@ -38,6 +38,7 @@ from search_party.motion import MotionDetector, small_grey
 # key frame twice in active GOPs (and MJPEG is all key frames).
 MIN_KEYFRAME_GAP = 0.5
 MIN_KEYFRAMES = 3
+KEY_THREADS = 2
 GATE_SLACK_SECONDS = 0.05  # camera GOPs are 1 s or 2 s give or take a frame's timestamp rounding
 
 
@@ -54,10 +55,10 @@ class GateCounts:
     active: int = 0
 
 
-def _decoder(stream: av.VideoStream, threads: int) -> av.VideoCodecContext:
+def _decoder(stream: av.VideoStream, threads: int, kind: str = "AUTO") -> av.VideoCodecContext:
     context: av.VideoCodecContext = av.CodecContext.create(stream.codec_context.codec.name, "r")  # type: ignore[assignment]
     context.extradata = stream.codec_context.extradata
-    context.thread_type = "AUTO"
+    context.thread_type = kind
     context.thread_count = threads
     return context
 
@@ -71,7 +72,9 @@ def decode_gated(info: ClipInfo, *, motion_threshold: float, motion_width: int, 
         stream = container.streams.video[0]
         tick = stream.time_base
         assert tick is not None, "FFmpeg gives every stream a time base"
-        keys = _decoder(stream, 1)
+        # Key frames are decoded while the detector mostly idles (quiet stretches), and camera
+        # HEVC is coded in wavefronts that FFmpeg's slice threads decode in parallel.
+        keys = _decoder(stream, KEY_THREADS, "SLICE")
         dense = _decoder(stream, threads)
         scene = MotionDetector(motion_threshold, background_rate=1.0)
         base = stream.start_time

@@ -103,7 +103,7 @@ def _gop(r: dict) -> str:
 
 
 def _gated(r: dict) -> str:
-    return f"{r['gops_decoded']} of {r['gops']} GOPs" if r["gops"] else "every frame"
+    return f"{r['gops_decoded']} of {r['gops']} spans" if r["gops"] else "every frame"
 
 
 def _formats_table(results: list[dict]) -> str:

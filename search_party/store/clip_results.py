@@ -53,7 +53,7 @@ class IngestStats:
     frames_in_clip: int = 0
     frames_corrupt: int = 0
     tracks: int = 0
-    gops: int = 0  # key-frame groups, when the key-frame gate was used (else 0)
+    gops: int = 0  # spans between scanned key frames, when the key-frame gate was used (else 0)
     gops_decoded: int = 0  # of those, decoded in full (something changed)
 
 

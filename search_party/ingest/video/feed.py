@@ -65,6 +65,7 @@ class FrameFeed:
         self.decode_threads = decode_threads
         # Gated: decode in full only the GOPs whose key frames changed (keyframe_gate).
         self.gated = keyframe_gate and gate_applies(info, max_gap_seconds)
+        self.max_gap_seconds = max_gap_seconds
         self.gate_counts = GateCounts()
         self.counts = FeedCounts()
         self.timer = StageTimer()  # its own: the consuming thread times its stages apart
@@ -98,8 +99,8 @@ class FrameFeed:
     def _produce(self) -> None:
         try:
             frames = (decode_gated(self.info, motion_threshold=self.motion.threshold,
-                                   motion_width=self.motion_width, threads=self.decode_threads,
-                                   counts=self.gate_counts) if self.gated
+                                   motion_width=self.motion_width, max_gap_seconds=self.max_gap_seconds,
+                                   threads=self.decode_threads, counts=self.gate_counts) if self.gated
                       else decode_frames(self.info, skip_nonref=self.skip_nonref, threads=self.decode_threads))
             try:
                 self._pump(frames)

@@ -3,25 +3,26 @@
 Decoding is most of ingest's cost, and on a mostly still camera clip most of it buys nothing.
 An IP camera's stream is a key frame every 1-2 s (a GOP) and P-frames that each need the one
 before, so a P-frame cannot be skipped alone, but a whole GOP can.  ``decode_gated`` demuxes
-the clip once, one GOP ahead:
+the clip once, one span ahead, where a span runs from one *scanned* key frame to the next: as
+few key frames are scanned as keep them at most ``max_gap_seconds`` apart (every other one of
+a 1 s GOP, each one of a 2 s GOP), since key frames are the costly ones to decode.
 
-- a second decoder decodes only the key frames, and compares each with the one
-  before on a small grey image (search_party.motion, the background being the previous key
-  frame);
-- GOP *i* (key frame *i* up to key frame *i+1*) is **active** when key frame *i* or *i+1* differs
-  from the key frame before it: something arrived, left or moved during it;
-- the last GOP, which no key frame follows, counts as active;
-- an active GOP is decoded in full by the main decoder (its frames go on to sampling, the
-  motion test and the detector as before); of a quiet GOP only its key frame is passed on, so
+- a second decoder decodes only the scanned key frames, and compares each with the one before
+  on a small grey image (search_party.motion, the background being the previous one);
+- span *i* (scanned key frame *i* up to *i+1*) is **active** when key frame *i* or *i+1* differs
+  from the one before it: something arrived, left or moved during it;
+- the last span, which no key frame follows, counts as active;
+- an active span is decoded in full by the main decoder (its frames go on to sampling, the
+  motion test and the detector as before); of a quiet span only its key frame is passed on, so
   the detector still looks at least every ``max_gap_seconds`` (an animal lying still).
 
-What it guarantees: an animal in view across at least one key frame changes that key frame
-(or the next), so its GOPs are decoded in full; with key frames at most ``max_gap_seconds``
-apart, that is every animal in view for that long (the pipeline's own promise).  One that
-crosses the whole view between two key frames without touching either is not looked at; so
-``gate_applies`` uses the gate only for clips whose key frames are close enough, with no
-B-frames (decode order = display order), and not for all-key-frame codecs, where it gains
-nothing.
+What it guarantees: an animal in view across at least one scanned key frame changes that key
+frame (or the next), so its spans are decoded in full; with scanned key frames at most
+``max_gap_seconds`` apart, that is every animal in view for that long (the pipeline's own
+promise).  One that crosses the whole view between two scanned key frames without touching
+either is not looked at; so ``gate_applies`` uses the gate only for clips whose key frames are
+close enough, with no B-frames (decode order = display order), and not for all-key-frame
+codecs, where it gains nothing.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def gate_applies(info: ClipInfo, max_gap_seconds: float) -> bool:
 
 @dataclass
 class GateCounts:
-    gops: int = 0
+    gops: int = 0  # spans between scanned key frames (one GOP each with GOPs of max_gap_seconds)
     active: int = 0
 
 
@@ -63,11 +64,19 @@ def _decoder(stream: av.VideoStream, threads: int, kind: str = "AUTO") -> av.Vid
     return context
 
 
-def decode_gated(info: ClipInfo, *, motion_threshold: float, motion_width: int, threads: int = 0,
-                 counts: GateCounts | None = None) -> Generator[TimedFrame, None, None]:
+def scan_stride(info: ClipInfo, max_gap_seconds: float) -> int:
+    """Every how many key frames one is scanned: as few as keep scanned key frames at most
+    ``max_gap_seconds`` apart (every other one for a 1 s GOP, each one for a 2 s GOP)."""
+    return max(1, int((max_gap_seconds + GATE_SLACK_SECONDS) // info.gops.longest_gap))
+
+
+def decode_gated(info: ClipInfo, *, motion_threshold: float, motion_width: int, max_gap_seconds: float,
+                 threads: int = 0, counts: GateCounts | None = None) -> Generator[TimedFrame, None, None]:
     """The frames of a probed clip worth looking at, in display order, timed from their PTS:
-    every frame of each active GOP, the key frame of each quiet one."""
+    every frame of each active span, the key frame of each quiet one."""
     counts = counts if counts is not None else GateCounts()
+    stride = scan_stride(info, max_gap_seconds)
+    keyframes = 0
     with _open(info.path) as container:
         stream = container.streams.video[0]
         tick = stream.time_base
@@ -89,7 +98,7 @@ def decode_gated(info: ClipInfo, *, motion_threshold: float, motion_width: int, 
                 return None, True  # undecodable key frame: decode its GOP in full rather than guess
             return frames[0], scene.update(small_grey(frames[0], motion_width))
 
-        # (packets of the GOP, its key frame decoded, whether it differed from the key frame before)
+        # (packets of the span, its key frame decoded, whether it differed from the key frame before)
         current: tuple[list[av.Packet], av.VideoFrame | None, bool] | None = None
         dense_open = False
         try:
@@ -98,7 +107,9 @@ def decode_gated(info: ClipInfo, *, motion_threshold: float, motion_width: int, 
                     continue
                 if packet.pts is not None and base is None:
                     base = packet.pts
-                if packet.is_keyframe:
+                scanned = packet.is_keyframe and keyframes % stride == 0
+                keyframes += packet.is_keyframe
+                if scanned:
                     frame, moved = key_frame(packet)
                     if current is not None:
                         active = current[2] or moved

@@ -78,7 +78,7 @@ class AnimalEvent:
         return datetime.fromtimestamp(self.start_time, UTC)
 
 
-def ended_animal(payload: bytes) -> AnimalEvent | None:
+def ended_animal(payload: bytes | bytearray) -> AnimalEvent | None:
     """The animal event an MQTT ``frigate/events`` message ends, or None."""
     try:
         message = json.loads(payload)

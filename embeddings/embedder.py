@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from embeddings import registry
-from embeddings.errors import ModelError
+from embeddings.errors import ModelError, ModelNotFound
 from embeddings.inference import InferenceModel, OnnxSession
 from embeddings.runtime import DEFAULT_RUNTIME, Runtime
 
@@ -63,6 +63,12 @@ def _export_key(source_sha256: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def exported_graph(name: str, runtime: Runtime = DEFAULT_RUNTIME) -> Path:
+    """Where embedder ``name``'s ONNX graph is (or will be) exported; the name carries the hash of
+    the pinned source weights, so a graph made from other weights is never picked up."""
+    return runtime.cache_dir / f"reid_{name}_{_export_key(registry.get(SOURCES[name]).sha256)}.onnx"
+
+
 def _export(model: str, source: Path, target: Path) -> None:
     try:
         from embeddings import backbone, export
@@ -90,13 +96,16 @@ class Embedder(InferenceModel):
     def load(cls, name: str = "trained", runtime: Runtime = DEFAULT_RUNTIME) -> Embedder:
         if name not in SOURCES:
             raise ModelError(f"unknown embedder {name!r}; choose one of {', '.join(SOURCES)}")
-        source = registry.locate(SOURCES[name], runtime)
-        key = _export_key(registry.get(SOURCES[name]).sha256)
-        target = runtime.cache_dir / f"reid_{name}_{key}.onnx"
-        if not target.is_file():
+        target = exported_graph(name, runtime)
+        if not target.is_file():  # only exporting reads the source weights
+            try:
+                source = registry.locate(SOURCES[name], runtime)
+            except ModelNotFound as exc:
+                raise ModelNotFound(f"{target.name} is not exported here, and exporting it needs {exc}; or "
+                                    f"copy the graph a build machine exported into {target.parent}") from None
             _export(name, source, target)
-        return cls(name=name, version=f"lite0-{name}-{key}", onnx_path=target,
-                   session=OnnxSession(target, runtime.intra_op_threads, runtime.providers))
+        return cls(name=name, version=f"lite0-{name}-{_export_key(registry.get(SOURCES[name]).sha256)}",
+                   onnx_path=target, session=OnnxSession(target, runtime.intra_op_threads, runtime.providers))
 
     def predict(self, crops: list[np.ndarray]) -> np.ndarray:
         """RGB uint8 crops -> (n, dim) float32, unit length (the crop and its mirror averaged)."""

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 
 from embeddings.detector import PetDetector
-from embeddings.embedder import SOURCES, Embedder
+from embeddings.embedder import SOURCES, Embedder, exported_graph
 from embeddings.species import DEFAULT_HEAD, FEATURES, SpeciesClassifier
 from search_party.config import Settings
 
@@ -32,9 +32,14 @@ def load_models(settings: Settings) -> Models:
 
 
 def model_files(settings: Settings) -> tuple[str, ...]:
-    """The registry names of every file these settings load: the detector, the embedder, and the
-    species head with the ImageNet weights it reads."""
-    return tuple(dict.fromkeys((settings.detector, SOURCES[settings.embedder], SOURCES[FEATURES], DEFAULT_HEAD)))
+    """The registry names of every file these settings load: the detector, the species head, and
+    the source weights of each embedder they run (the re-ID one and the ImageNet one the species
+    head reads) whose ONNX graph is not exported yet; a server given exported graphs (README: "A
+    server without torch") never reads those weights."""
+    runtime = settings.vision_runtime()
+    sources = [SOURCES[name] for name in dict.fromkeys((settings.embedder, FEATURES))
+               if not exported_graph(name, runtime).is_file()]
+    return tuple(dict.fromkeys((settings.detector, *sources, DEFAULT_HEAD)))
 
 
 def decode_threads(cores: int | None = None) -> int:

@@ -151,18 +151,53 @@ def outdoor_clip(path: Path, scene: Path, *, seconds: float = 30.0, fps: float =
                       fps=fps, options={"preset": "medium", **options})
 
 
+CAMERA_SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "4mp": (2560, 1440)}
+CAMERA_KBPS = {"720p": 2000, "1080p": 4000, "4mp": 6000}  # typical main-stream bit rates
+
+
+def camera_clip(path: Path, scene: Path, *, size: str = "1080p", codec: str = "h264",
+                gop_seconds: float = 2.0, seconds: float = 60.0, fps: float = 25.0) -> Path:
+    """A mostly still IP-camera clip: the bench scene with sensor noise for ``seconds``, and one
+    real MPDD dog (151, a third of the frame high) crossing it from 20 s to 30 s.  Encoded as cameras do: no B-frames, a
+    key frame every ``gop_seconds``, a capped bit rate (so P-frames carry the noise, as a real
+    camera's do)."""
+    width, height = CAMERA_SIZES[size]
+    kbps = CAMERA_KBPS[size]
+    keyint = str(round(gop_seconds * fps))
+    walk = DogWalk(list(mpdd_crops(FIXTURE_MPDD, "151", 5).values()), 20.0, 30.0, height=round(height / 3), y=0.9)
+    if codec == "h264":
+        encoder, options = "libx264", {"preset": "veryfast", "bf": "0", "g": keyint, "keyint_min": keyint,
+                                       "sc_threshold": "0", "b": f"{kbps}k", "maxrate": f"{kbps}k",
+                                       "bufsize": f"{kbps}k"}
+    else:
+        encoder, options = "libx265", {"preset": "veryfast", "x265-params": (
+            f"keyint={keyint}:min-keyint={keyint}:bframes=0:scenecut=0:open-gop=0:bitrate={kbps}:"
+            f"vbv-maxrate={kbps}:vbv-bufsize={kbps}:log-level=error")}
+    frames = compose(fit(load_rgb(scene), width, height), [walk], frame_times(seconds, fps))
+    return write_clip(path, frames, fps=fps, codec=encoder, options=options)
+
+
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="Write the 720p composed outdoor bench clip.")
+    parser = argparse.ArgumentParser(description="Write a composed bench clip: the 720p outdoor clip "
+                                     "(default), or with --camera a mostly still IP-camera clip.")
     parser.add_argument("out", type=Path)
     parser.add_argument("--data", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared" / "data",
                         help="../shared/data (holds the camera-trap scene)")
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=None, help="default 30 (outdoor), 60 (--camera)")
+    parser.add_argument("--fps", type=float, default=None, help="default 30 (outdoor), 25 (--camera)")
     parser.add_argument("--no-bframes", action="store_true", help="encode like an IP camera")
+    parser.add_argument("--camera", action="store_true", help="a mostly still IP-camera clip")
+    parser.add_argument("--size", choices=sorted(CAMERA_SIZES), default="1080p")
+    parser.add_argument("--codec", choices=("h264", "h265"), default="h264")
+    parser.add_argument("--gop", type=float, default=2.0, help="seconds between key frames (--camera)")
     args = parser.parse_args()
-    outdoor_clip(args.out, args.data / BENCH_SCENE, seconds=args.seconds, fps=args.fps,
-                 bframes=not args.no_bframes)
+    if args.camera:
+        camera_clip(args.out, args.data / BENCH_SCENE, size=args.size, codec=args.codec, gop_seconds=args.gop,
+                    seconds=args.seconds or 60.0, fps=args.fps or 25.0)
+    else:
+        outdoor_clip(args.out, args.data / BENCH_SCENE, seconds=args.seconds or 30.0, fps=args.fps or 30.0,
+                     bframes=not args.no_bframes)
     print(args.out)

@@ -22,7 +22,8 @@ from web_helpers import (
 )
 
 from search_party import disk_space
-from search_party.agent.watch import MAX_TRIES, Agent
+from search_party.agent.client import MAX_TRIES
+from search_party.agent.watch import Agent
 from search_party.community import accounts, camera_tokens
 from search_party.community.limits import RateLimited
 from search_party.config import load_settings
@@ -137,13 +138,13 @@ def test_the_camera_agent_keeps_a_clip_the_disk_had_no_room_for_and_sends_it_lat
         secret = camera_tokens.create_token(db, camera_id, owner.id, "nvr")[1]
     waits: list[float] = []
     with LiveServer(full) as server:
-        agent = Agent.create(folder, camera_id, secret, server.url, settle_s=0, sleep=waits.append,
+        agent = Agent.create(folder, camera_id, secret, server.url, settle_s=0, sleep=waits.append, local_network=True,
                              say=lambda line: None)
         first = agent.scan_once()
     assert first.postponed == [DOG_CLIP.name] and first.refused == [] and len(waits) == MAX_TRIES - 1
     roomy = create_app(app_config(settings.model_copy(update={"min_free_disk_mb": 0})))
     with LiveServer(roomy) as server:
-        later = Agent.create(folder, camera_id, secret, server.url, settle_s=0, sleep=waits.append,
+        later = Agent.create(folder, camera_id, secret, server.url, settle_s=0, sleep=waits.append, local_network=True,
                              say=lambda line: None).scan_once()
     assert later.uploaded == [DOG_CLIP.name] and [c.filename for c in stored(roomy, camera_id)] == [DOG_CLIP.name]
 

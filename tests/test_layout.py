@@ -90,15 +90,32 @@ def test_web_reaches_the_vision_models_only_through_the_domain():
     assert wrong == []
 
 
+AGENT_MAY_IMPORT = ("search_party.agent", "search_party.errors", "search_party.clip_types", "search_party.config",
+                    "search_party.motion", "av", "numpy", "paho")
+
+
+def test_the_agent_imports_only_what_a_neighbours_machine_needs():
+    """The camera side shares the motion test and the settings, nothing of the server."""
+    wrong = [f"{_module(p)} imports {m}" for p in _sources("search_party/agent") for m in _imports(p)
+             if m != "__future__" and m.split(".")[0] not in sys.stdlib_module_names
+             and not m.startswith(AGENT_MAY_IMPORT)]
+    assert wrong == []
+
+
+def _help(*command: str) -> str:
+    return (f"import sys; sys.argv = ['search-party', {', '.join(map(repr, command))}, '--help']\n"
+            "from search_party.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass")
+
+
 @pytest.mark.parametrize("code", [
     "import search_party.config; search_party.config.load_settings()",
-    "import sys; sys.argv = ['search-party', 'agent', 'watch', '--help']\n"
-    "from search_party.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass",
+    _help("agent", "watch"), _help("agent", "rtsp"), _help("agent", "frigate"),
+    "import search_party.agent.watch, search_party.agent.rtsp, search_party.agent.frigate",
     "import sys; sys.argv = ['search-party', 'config', '--json']\n"
     "from search_party.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass",
 ])
 def test_light_entry_points_load_no_vision_stack(code):
-    """Tried: reading the settings, the camera-side agent's help, and `search-party config`."""
+    """Tried: reading the settings, each camera-side agent's help and module, and `search-party config`."""
     probe = code + "\nimport json, sys; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr

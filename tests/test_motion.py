@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from clipmaker import DogWalk, compose, frame_times, mpdd_crops, video_frame
 
-from search_party.ingest.video.decode import decode_frames, probe_clip, small_grey
-from search_party.ingest.video.motion import MotionDetector
+from search_party.ingest.video.decode import decode_frames, probe_clip
 from search_party.ingest.video.sampling import FrameSampler
+from search_party.motion import MotionDetector, small_grey
 
 THRESHOLD = 0.001  # the IngestOptions default
 

@@ -57,9 +57,12 @@ print("production modules:", len(sys.modules), "absent loaded:", loaded)
 
 
 def test_the_production_path_imports_no_torch(tmp_path):
-    # The build machine's step: the trained re-ID graph exported once (torch is here).
+    # The build machine's step: the trained re-ID graph and the ImageNet one the species head reads,
+    # exported once (torch is here) into one folder.
     runtime = load_settings().vision_runtime()
     graph = Embedder.load("trained", runtime).onnx_path
+    features = Embedder.load("imagenet", runtime).onnx_path
+    assert features.parent == graph.parent
     env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(tmp_path / "data"), "SEARCH_PARTY_EMBEDDER": "trained",
            "SEARCH_PARTY_MODEL_CACHE": str(graph.parent), "SEARCH_PARTY_SECRET_KEY": "s" * 64}
     run = subprocess.run([sys.executable, "-c", PRODUCTION], env=env, capture_output=True, text=True,
@@ -67,7 +70,7 @@ def test_the_production_path_imports_no_torch(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "absent loaded: []" in run.stdout
     assert "embedder trained: " + graph.name in run.stdout
-    assert "embedder imagenet: not available here" in run.stdout  # its weights come with [train]
+    assert "embedder imagenet: " + features.name in run.stdout  # its weights come with [train]; the graph does not
     assert "clip 1 done, 1 sighting(s)" in run.stdout, run.stdout
 
 
@@ -79,3 +82,20 @@ def test_without_a_graph_and_without_torch_setup_says_what_to_do(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
     assert "exporting needs torch" in run.stderr and "copy an exported file into" in run.stderr
+
+
+def test_given_only_the_reid_graph_setup_names_the_species_graph(tmp_path):
+    """Tried: a build machine that exported only the re-ID graph, not the ImageNet one the species
+    head reads (its weights come with [train], so the server cannot export it)."""
+    runtime = load_settings().vision_runtime()
+    graphs = tmp_path / "graphs"
+    graphs.mkdir()
+    graph = Embedder.load("trained", runtime).onnx_path
+    (graphs / graph.name).write_bytes(graph.read_bytes())
+    env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(tmp_path / "data"), "SEARCH_PARTY_EMBEDDER": "trained",
+           "SEARCH_PARTY_MODEL_CACHE": str(graphs)}
+    code = PRODUCTION.split('run("setup")')[0] + 'run("setup")'
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert "reid_imagenet_" in run.stderr and "is not exported here" in run.stderr
+    assert "copy the graph a build machine exported into " + str(graphs) in run.stderr

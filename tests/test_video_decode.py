@@ -19,9 +19,9 @@ from search_party.ingest.video.decode import (
     ClipError,
     decode_frames,
     probe_clip,
-    small_grey,
     upright_rgb,
 )
+from search_party.motion import small_grey
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_creation_time_from_container_and_start_time_choice(tmp_path: Path,
 
 def test_no_date_falls_back_to_file_time(small_clip: Path) -> None:
     when, source = clip_start(probe_clip(small_clip), None)
-    assert source == "file" and when.tzinfo is not None
+    assert source == "file date" and when.tzinfo is not None  # marked as a guess on the clip page
 
 
 # ---- bad input: each test says what was tried ----

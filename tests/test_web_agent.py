@@ -30,7 +30,7 @@ from web_helpers import (
 )
 
 from search_party.agent.watch import Agent
-from search_party.community import camera_tokens
+from search_party.community import camera_tokens, cameras
 from search_party.errors import UserError
 from search_party.store import storage
 from web import create_app
@@ -57,10 +57,16 @@ def clip_folder(tmp_path) -> Path:
     return folder
 
 
+def local_agent(folder: Path, camera_id: int, token: str, server: str, **options) -> Agent:
+    """The folder agent for a test server on 127.0.0.1 (plain http, so --local-network)."""
+    return Agent.create(folder, camera_id, token, server, local_network=True, settle_s=0, **options)
+
+
 def agent_cli(folder: Path, camera_id: int, token: str, server: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "SEARCH_PARTY_AGENT_TOKEN": token}
     return subprocess.run([sys.executable, "-m", "search_party.cli", "agent", "watch", str(folder),
-                           "--camera", str(camera_id), "--server", server, "--settle", "0", "--once"],
+                           "--camera", str(camera_id), "--server", server, "--local-network", "--settle", "0",
+                           "--once"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -73,7 +79,7 @@ def test_agent_uploads_each_clip_once_and_resumes_after_a_restart(app, camera, c
     camera_id, token = camera
     said: list[str] = []
     with LiveServer(app) as server:
-        first = Agent.create(clip_folder, camera_id, token, server.url, settle_s=0, say=said.append).scan_once()
+        first = local_agent(clip_folder, camera_id, token, server.url, say=said.append).scan_once()
         assert sorted(first.uploaded) == [f"2025-06-01/{DOG_CLIP.name}", f"2025-06-01/{PEOPLE_CLIP.name}"], said
         assert first.ok and server.posts() == 2
         assert {c.filename for c in clips_of(app, camera_id)} == {DOG_CLIP.name, PEOPLE_CLIP.name}
@@ -84,11 +90,11 @@ def test_agent_uploads_each_clip_once_and_resumes_after_a_restart(app, camera, c
         assert "0 uploaded" in restarted.stdout and server.posts() == 2  # nothing sent again
 
         shutil.copy2(DOG_CLIP, clip_folder / "renamed copy.mp4")  # same bytes, new name: no upload
-        copy = Agent.create(clip_folder, camera_id, token, server.url, settle_s=0, say=said.append).scan_once()
+        copy = local_agent(clip_folder, camera_id, token, server.url, say=said.append).scan_once()
         assert copy.duplicates == ["renamed copy.mp4"] and server.posts() == 2
 
         (clip_folder / ".search-party-uploads.json").unlink()  # the state is lost: the server dedupes
-        lost = Agent.create(clip_folder, camera_id, token, server.url, settle_s=0, say=said.append).scan_once()
+        lost = local_agent(clip_folder, camera_id, token, server.url, say=said.append).scan_once()
         assert len(lost.duplicates) == 3 and not lost.uploaded
         assert len(clips_of(app, camera_id)) == 2  # each clip stored exactly once
     state = json.loads((clip_folder / ".search-party-uploads.json").read_text())
@@ -112,7 +118,7 @@ def test_agent_retries_a_busy_server_with_backoff(app, camera, clip_folder):
     app.wsgi_app = overloaded
     waits: list[float] = []
     with LiveServer(app) as server:
-        agent = Agent.create(clip_folder, camera_id, token, server.url, settle_s=0, sleep=waits.append,
+        agent = local_agent(clip_folder, camera_id, token, server.url, sleep=waits.append,
                              say=lambda line: None)
         result = agent.scan_once()
         assert result.ok and len(result.uploaded) == 2
@@ -131,7 +137,7 @@ def test_agent_records_refusals_and_stops_on_a_revoked_token(settings, tmp_path,
     with db_of(app) as db:
         token, secret = camera_tokens.create_token(db, camera_id, owner.id)
     with LiveServer(app) as server:
-        agent = Agent.create(clip_folder, camera_id, secret, server.url, settle_s=0, say=lambda line: None)
+        agent = local_agent(clip_folder, camera_id, secret, server.url, say=lambda line: None)
         first = agent.scan_once()
         assert first.refused == [f"2025-06-01/{PEOPLE_CLIP.name}"] and len(first.uploaded) == 1
         assert "larger than this server accepts" in agent.state.files[first.refused[0]]["message"]
@@ -146,16 +152,19 @@ def test_agent_records_refusals_and_stops_on_a_revoked_token(settings, tmp_path,
 
 
 def test_agent_refuses_bad_arguments(tmp_path, clip_folder):
-    """Tried: a missing folder, an ftp server address, an empty token, a state file of another camera."""
+    """Tried: a missing folder, an ftp server address, a plain http:// address without
+    --local-network, an empty token, a state file of another camera."""
     with pytest.raises(UserError, match="is not a folder"):
-        Agent.create(tmp_path / "missing", 1, "spcam_x", "http://127.0.0.1:1")
+        Agent.create(tmp_path / "missing", 1, "spcam_x", "https://127.0.0.1:1")
     with pytest.raises(UserError, match="must be an address"):
         Agent.create(clip_folder, 1, "spcam_x", "ftp://example.org")
+    with pytest.raises(UserError, match="plain http://.*--local-network"):
+        Agent.create(clip_folder, 1, "spcam_x", "http://search-party.example.org")
     with pytest.raises(UserError, match="no upload token"):
-        Agent.create(clip_folder, 1, " ", "http://127.0.0.1:1")
+        Agent.create(clip_folder, 1, " ", "https://127.0.0.1:1")
     (clip_folder / ".search-party-uploads.json").write_text(json.dumps({"version": 1, "camera_id": 7, "files": {}}))
     with pytest.raises(UserError, match="belongs to camera 7"):
-        Agent.create(clip_folder, 1, "spcam_x", "http://127.0.0.1:1")
+        Agent.create(clip_folder, 1, "spcam_x", "https://127.0.0.1:1")
 
 
 def _free_port() -> int:
@@ -235,7 +244,7 @@ def test_serve_runs_the_worker_that_processes_uploaded_clips(tmp_path, clip_fold
     base = f"http://127.0.0.1:{port}"
     try:
         _wait(lambda: _get_json(f"{base}/healthz")[0] == 200, "the server", log)
-        result = Agent.create(clip_folder, camera_id, token, base, settle_s=0, say=lambda line: None).scan_once()
+        result = local_agent(clip_folder, camera_id, token, base, say=lambda line: None).scan_once()
         assert result.ok and len(result.uploaded) == 2
 
         def finished() -> bool:
@@ -249,3 +258,43 @@ def test_serve_runs_the_worker_that_processes_uploaded_clips(tmp_path, clip_fold
         assert clips[PEOPLE_CLIP.name]["message"] == "done: no dog or cat in this clip"
     finally:
         _stop(proc)
+
+
+def test_agent_sends_nothing_while_the_camera_is_paused_or_opted_out(app, camera, clip_folder):
+    """The agent asks the camera's state first: paused, then opted out, nothing is posted and
+    nothing is marked sent; resumed, the waiting clips go."""
+    camera_id, token = camera
+    with db_of(app) as db:
+        owner = cameras.get_camera(db, camera_id).owner_id
+        cameras.set_paused(db, camera_id, owner, True)
+    said: list[str] = []
+    with LiveServer(app) as server:
+        agent = local_agent(clip_folder, camera_id, token, server.url, say=said.append)
+        held = agent.scan_once()
+        assert held.held == "paused" and not held.ok and server.posts() == 0 and agent.state.files == {}
+        assert "not sent: camera" in said[-1]
+        with db_of(app) as db:
+            cameras.set_paused(db, camera_id, owner, False)
+        sent = agent.scan_once()
+        assert len(sent.uploaded) == 2 and server.posts() == 2
+        shutil.copy2(DOG_CLIP, clip_folder / "later.mp4")
+        (clip_folder / "later.mp4").write_bytes((clip_folder / "later.mp4").read_bytes() + b"\0")
+        with db_of(app) as db:
+            cameras.opt_out(db, camera_id, owner, app.config["SETTINGS"].index_path)
+        assert agent.scan_once().held == "opted out" and server.posts() == 2
+
+
+def test_a_token_reads_only_its_own_cameras_state(app, camera, client, signed_in):
+    """Tried: the token on its camera's state (200, no place or name), on another camera's (404),
+    and a made-up token (401)."""
+    camera_id, token = camera
+    signed_in("someone.else@example.org")
+    _, other = add_opted_in_camera(app, "someone.else@example.org")
+    mine = client.get(f"/api/cameras/{camera_id}/state", headers={"Authorization": f"Bearer {token}"})
+    assert mine.status_code == 200
+    assert mine.get_json() == {"id": camera_id, "opted_in": True, "paused": False, "accepting": True,
+                               "time_zone": None}
+    theirs = client.get(f"/api/cameras/{other}/state", headers={"Authorization": f"Bearer {token}"})
+    assert theirs.status_code == 404
+    forged = client.get(f"/api/cameras/{camera_id}/state", headers={"Authorization": "Bearer spcam_forged"})
+    assert forged.status_code == 401

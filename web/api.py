@@ -6,8 +6,9 @@ Two ways to authenticate:
   must then carry the CSRF token in an ``X-CSRFToken`` header (GET /api/csrf, or the page's
   <meta name="csrf-token">);
 - ``Authorization: Bearer <upload token>`` (made on a camera's page): only uploading clips to
-  that camera and reading their status.  A token request never falls back to the session, and
-  needs no CSRF token (a browser never sends it on its own).
+  that camera, reading their status, and reading whether the camera takes clips now.  A token
+  request never falls back to the session, and needs no CSRF token (a browser never sends it on
+  its own).
 
 Errors are {"error": "...", "advice": "..."} with a 4xx status (web/errors.py).
 """
@@ -24,6 +25,7 @@ from flask_wtf.csrf import generate_csrf
 
 from search_party.community import activity, camera_tokens, cameras, consent
 from search_party.community.cameras import Camera
+from search_party.community.filming_time import check_time_zone
 from search_party.errors import NotFound, UserError
 from search_party.ingest import uploads
 from search_party.store.storage import Sighting
@@ -90,7 +92,7 @@ def camera_json(camera: Camera) -> dict[str, Any]:
     """A camera as its owner sees it (the exact place is theirs to know)."""
     return {"id": camera.id, "name": camera.name, "lat": camera.lat, "lon": camera.lon,
             "opted_in": camera.opted_in, "opted_in_at": json_time(camera.opted_in_at),
-            "paused": camera.paused, "retention_days": camera.retention_days,
+            "paused": camera.paused, "retention_days": camera.retention_days, "time_zone": camera.time_zone,
             "created": json_time(camera.created)}
 
 
@@ -223,7 +225,8 @@ def revoke_token(token_id: int) -> Any:
 @session_or_token
 def upload_clips(camera_id: int) -> Any:
     """One or more files in the multipart field ``clip``; optional form fields ``start`` (ISO
-    8601 with offset) and ``modified`` (the file's time, seconds or milliseconds since 1970).
+    8601 with offset), ``modified`` (the file's time, seconds or milliseconds since 1970) and
+    ``time_zone`` (the sender's IANA zone, for local times in camera file names).
     201 when a clip is new, 200 when every file was already uploaded (deduplicated by content)."""
     _may_use_camera(camera_id)
     # Before the body is read: a camera over its daily bytes, or a disk near full, gets 429/507.
@@ -233,11 +236,23 @@ def upload_clips(camera_id: int) -> Any:
         raise UserError(f"no clip in the upload: send the video file in the multipart field {UPLOAD_FIELD!r}")
     start = uploads.parse_start(request.form.get("start"))
     modified = uploads.parse_modified(request.form.get("modified"))
+    time_zone = check_time_zone(request.form.get("time_zone"))
     results = [uploads.receive_clip(settings(), get_db(), camera_id, f.stream, f.filename,
-                                         start=start, modified=modified, enqueue=enqueue_clip)
+                                    start=start, modified=modified, time_zone=time_zone, enqueue=enqueue_clip)
                for f in files]
     created = any(not r.duplicate for r in results)
     return jsonify(clips=[r.as_dict() for r in results]), 201 if created else 200
+
+
+@bp.get("/cameras/<int:camera_id>/state")
+@session_or_token
+def camera_state(camera_id: int) -> Any:
+    """Whether the camera takes clips now: what an agent asks before it sends anything.  A token
+    reads only its own camera, and only this (never the camera's place or name)."""
+    _may_use_camera(camera_id)
+    camera = cameras.get_camera(get_db(), camera_id)
+    return jsonify(id=camera.id, opted_in=camera.opted_in, paused=camera.paused,
+                   accepting=camera.opted_in and not camera.paused, time_zone=camera.time_zone)
 
 
 @bp.get("/cameras/<int:camera_id>/clips")

@@ -55,6 +55,19 @@ class CameraForm(FlaskForm):
     retention_days = StringField("Keep its sightings for (days)", default="30", validators=[Length(max=6)])
 
 
+class TimeZoneForm(FlaskForm):
+    time_zone = StringField("Time zone of this camera's clock, e.g. Europe/Berlin", validators=[Length(max=64)])
+
+
+class FilmedAtForm(FlaskForm):
+    """When the clip was filmed, as the owner's browser shows local times (``datetime-local``),
+    with the browser's UTC offset in minutes (filled by the page's script; 0 without it)."""
+
+    filmed_at = StringField("Filmed from (your local time)", validators=[DataRequired("Enter when the clip starts."),
+                                                                        Length(max=40)])
+    offset_minutes = StringField(validators=[Optional(), Length(max=6)])
+
+
 class OptInForm(FlaskForm):
     agree = BooleanField("Yes, search this camera's clips for lost pets, and ask me before anything is shared",
                          validators=[InputRequired("Tick the box to opt this camera in.")])

@@ -17,7 +17,7 @@ from search_party.ingest import uploads
 from web.access import current_user_id, login_required
 from web.db import enqueue_clip, get_db, settings
 from web.extensions import UPLOAD_LIMIT, limiter, user_or_address
-from web.forms import CameraForm, ConfirmForm, OptInForm, TokenForm, UploadForm
+from web.forms import CameraForm, ConfirmForm, FilmedAtForm, OptInForm, TimeZoneForm, TokenForm, UploadForm
 
 bp = Blueprint("neighbour", __name__)
 
@@ -72,6 +72,7 @@ def camera(camera_id: int) -> Any:
         "neighbour/camera.html", camera=cam, clips=clips,
         tokens=camera_tokens.list_tokens(db, camera_id, uid),
         opt_in_form=OptInForm(), token_form=TokenForm(), upload_form=UploadForm(),
+        zone_form=TimeZoneForm(time_zone=cam.time_zone or ""),
         max_upload_mb=int(current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)),
         video_types=",".join(uploads.VIDEO_EXTENSIONS))
 
@@ -86,6 +87,21 @@ def opt_in(camera_id: int) -> Any:
         return _camera_page(camera_id)
     cameras.opt_in(get_db(), camera_id, uid)
     flash("Opted in. Clips you upload from this camera will be searched for lost pets near it.", "ok")
+    return _camera_page(camera_id)
+
+
+@bp.post("/cameras/<int:camera_id>/time-zone")
+def set_time_zone(camera_id: int) -> Any:
+    form = TimeZoneForm()
+    if not form.validate_on_submit():
+        flash("A time zone name has at most 64 characters; nothing changed.", "problem")
+        return _camera_page(camera_id)
+    try:
+        cam = cameras.set_time_zone(get_db(), camera_id, current_user_id(), form.time_zone.data or None)
+    except UserError as exc:
+        flash(str(exc), "problem")
+    else:
+        flash(f"Time zone set to {cam.time_zone}." if cam.time_zone else "Time zone cleared.", "ok")
     return _camera_page(camera_id)
 
 
@@ -170,7 +186,24 @@ def clip(clip_id: int) -> Any:
     found = cameras.owned_clip(db, clip_id, uid)
     return render_template("neighbour/clip.html", clip=uploads.describe(found), record=found,
                            camera=cameras.owned_camera(db, found.camera_id, uid),
-                           sightings=cameras.sightings_of_clip(db, clip_id, uid))
+                           sightings=cameras.sightings_of_clip(db, clip_id, uid), filmed_form=FilmedAtForm())
+
+
+@bp.post("/clips/<int:clip_id>/filmed-at")
+def correct_filmed_at(clip_id: int) -> Any:
+    """The owner states when the clip was filmed; its sightings' times move with it."""
+    form = FilmedAtForm()
+    cameras.owned_clip(get_db(), clip_id, current_user_id())
+    try:
+        if not form.validate_on_submit():
+            raise UserError("enter when the clip starts, e.g. 2025-06-01 08:15")
+        start = uploads.parse_local_time(form.filmed_at.data, form.offset_minutes.data)
+        cameras.correct_clip_start(get_db(), clip_id, current_user_id(), start)
+    except UserError as exc:
+        flash(str(exc), "problem")
+    else:
+        flash("Saved: this clip's time, and its sightings' times, now follow what you entered.", "ok")
+    return redirect(url_for("neighbour.clip", clip_id=clip_id))
 
 
 # ---------------------------------------------------------------- upload tokens

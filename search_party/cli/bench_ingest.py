@@ -1,9 +1,11 @@
-"""`search-party bench ingest CLIP`: how fast a clip becomes sightings, against decoding it alone.
+"""`search-party bench ingest CLIP...`: how fast clips become sightings, against decoding them alone.
 
 The floor is PyAV decoding every frame of the same clip with FFmpeg's threads and nothing else:
 no ingest can beat reading the clip.  Floor and ingest runs alternate, so a busy machine slows
 both alike; each is reported as the median of ``--repeats`` runs, after the models are loaded and
-have seen one frame (a worker keeps them loaded).
+have seen one frame (a worker keeps them loaded).  Each clip's codec, size and key-frame layout
+(GOP) are printed beside its figures; given several clips, one table row per clip.  The test
+clips and the command that makes each are in README.md ("Measure it").
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ def run_bench(path: Path, models: Models, repeats: int, options: IngestOptions) 
     return {
         "clip": str(path),
         "codec": stats.codec,
+        "gop_seconds": None if info.gops.longest_gap == float("inf") else round(info.gops.longest_gap, 2),
+        "bframes": info.gops.reordered,
+        "gops": stats.gops,
+        "gops_decoded": stats.gops_decoded,
+        "keyframe_gate": options.keyframe_gate,
         "width": stats.width,
         "height": stats.height,
         "clip_seconds": round(stats.clip_seconds, 3),
@@ -90,11 +97,35 @@ def run_bench(path: Path, models: Models, repeats: int, options: IngestOptions) 
     }
 
 
+def _gop(r: dict) -> str:
+    gop = f"GOP {r['gop_seconds']:g} s" if r["gop_seconds"] is not None else "one key frame"
+    return gop + (", B-frames" if r["bframes"] else "")
+
+
+def _gated(r: dict) -> str:
+    return f"{r['gops_decoded']} of {r['gops']} spans" if r["gops"] else "every frame"
+
+
+def _formats_table(results: list[dict]) -> str:
+    """One row per clip: the format beside the figures."""
+    head = ("clip", "codec", "size", "GOP", "clip-s/wall-s", "decode alone (x real time)", "wall/decode alone",
+            "decoded", "sightings")
+    rows = [head] + [(
+        Path(r["clip"]).name, r["codec"], f"{r['width']}×{r['height']}", _gop(r), f"{r['realtime_factor']:.1f}",
+        f"{r['clip_seconds'] / r['decode_alone_seconds']:.1f}", f"{r['decode_ratio']:.2f}", _gated(r),
+        ", ".join(r["labels"]) or "none") for r in results]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+    lines = ["| " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
 def _table(r: dict) -> str:
     stages = " · ".join(f"{k} {r['ms_per_stage'][k]:.0f}" for k in STAGES if k in r["ms_per_stage"])
     rows = [
-        ("clip", f"{Path(r['clip']).name} ({r['codec']} {r['width']}×{r['height']}, "
+        ("clip", f"{Path(r['clip']).name} ({r['codec']} {r['width']}×{r['height']}, {_gop(r)}, "
                  f"{r['clip_seconds']:.1f} s, {r['frames_in_clip']} frames)"),
+        ("decoded in full", _gated(r) + ("" if r["keyframe_gate"] else " (key-frame gate off)")),
         ("clip seconds", f"{r['clip_seconds']:.2f}"),
         ("wall seconds", f"{r['wall_seconds']:.2f} (median of {r['repeats']})"),
         ("clip-s per wall-s", f"{r['realtime_factor']:.1f}"),
@@ -114,7 +145,7 @@ def _table(r: dict) -> str:
 
 
 @click.command("ingest")
-@click.argument("clip", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Ingest and decode-alone runs, alternated; medians are reported.")
@@ -123,15 +154,23 @@ def _table(r: dict) -> str:
 @click.option("--embedder", "embedder_model", type=click.Choice(tuple(SOURCES)), default=None,
               help="Re-ID model (default: SEARCH_PARTY_EMBEDDER or trained); 'imagenet' is the "
                    "frozen baseline, the same network and speed.")
-def ingest(clip: Path, as_json: bool, repeats: int, detector_name: str | None,
-           embedder_model: str | None) -> None:
-    """Ingest speed for CLIP: clip-seconds per wall-second and the ratio to decoding alone."""
+@click.option("--no-gate", is_flag=True, help="Decode every frame (the key-frame gate off): the baseline.")
+def ingest(clips: tuple[Path, ...], as_json: bool, repeats: int, detector_name: str | None,
+           embedder_model: str | None, no_gate: bool) -> None:
+    """Ingest speed for each CLIP: clip-seconds per wall-second and the ratio to decoding alone,
+    with the clip's codec, size and GOP; several clips give a table over the formats."""
     settings = load_settings()
-    options = IngestOptions(decode_threads=decode_threads(settings.threads))
-    probe_clip(clip, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
+    options = IngestOptions(decode_threads=decode_threads(settings.threads), keyframe_gate=not no_gate)
+    for clip in clips:
+        probe_clip(clip, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
     runtime = settings.vision_runtime()
     detector = PetDetector.load(detector_name or settings.detector, runtime, threads=DETECTOR_THREADS)
     embedder = Embedder.load(embedder_model or settings.embedder, runtime)
-    species = SpeciesClassifier.cached(DEFAULT_HEAD, runtime)
-    result = run_bench(clip, Models(detector, embedder, species), repeats, options)
-    click.echo(json.dumps(result) if as_json else _table(result))
+    models = Models(detector, embedder, SpeciesClassifier.cached(DEFAULT_HEAD, runtime))
+    results = [run_bench(clip, models, repeats, options) for clip in clips]
+    if as_json:
+        click.echo(json.dumps(results[0] if len(results) == 1 else results))
+    elif len(results) == 1:
+        click.echo(_table(results[0]))
+    else:
+        click.echo(_formats_table(results))

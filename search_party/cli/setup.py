@@ -1,7 +1,8 @@
 """`search-party setup`: everything a fresh clone or a server needs before it serves. Safe to rerun.
 
 It verifies the model files this server uses (fetching missing ones unless SEARCH_PARTY_OFFLINE),
-makes sure the re-ID graph it runs is exported, and creates or migrates the database.  Exporting a
+makes sure the graphs it runs (the re-ID embedder's and the ImageNet one the species head reads)
+are exported, and creates or migrates the database.  Exporting a
 graph needs torch (the [train] extra); a production install has no torch and is given the graphs
 a build machine exported (README: "A server without torch"), so it never imports it.
 """
@@ -12,6 +13,7 @@ import click
 
 from embeddings import registry
 from embeddings.embedder import SOURCES, Embedder
+from embeddings.species import FEATURES
 from search_party.config import load_settings
 from search_party.errors import ModelError, UserError
 from search_party.store.db import open_db, schema_version
@@ -23,7 +25,8 @@ def setup() -> None:
     """Verify the model files, export the ONNX graphs and create or migrate the database."""
     settings = load_settings()
     runtime = settings.vision_runtime()
-    needed = set(model_files(settings))
+    # Embedder weights are checked by Embedder.load below, which needs them only to export a graph.
+    needed = set(model_files(settings)) - set(SOURCES.values())
     rows = registry.status(runtime)
     problems = [row.problem or row.name for row in rows if row.name in needed and not row.verified]
     if problems:
@@ -33,11 +36,12 @@ def setup() -> None:
                                                f"{', '.join(absent)})" if absent else ""))
 
     settings.prepare_dirs()
-    for model in SOURCES:
+    used = {settings.embedder, FEATURES}  # the re-ID embedder and the one the species head reads
+    for model in sorted(SOURCES, key=lambda name: name not in used):
         try:
             embedder = Embedder.load(model, runtime)
         except ModelError as exc:
-            if model == settings.embedder:
+            if model in used:
                 raise
             click.echo(f"embedder {model}: not available here ({exc})")
             continue

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from search_party.community.accounts import get_account
+from search_party.community.filming_time import EARLIEST_FILMED, MAX_FUTURE, check_time_zone
 from search_party.errors import NotFound, UserError
 from search_party.search.geofence import parse_point
 from search_party.store import storage
@@ -41,6 +42,7 @@ class Camera:
     paused: bool
     retention_days: int
     created: datetime
+    time_zone: str | None = None  # IANA name of the camera's clock, for times in its file names
 
 
 def _camera(row: dict) -> Camera:
@@ -48,7 +50,7 @@ def _camera(row: dict) -> Camera:
         id=row["id"], owner_id=row["owner_id"], name=row["name"], lat=row["lat"], lon=row["lon"],
         opted_in=bool(row["opted_in"]), opted_in_at=time_or_none(row["opted_in_at"]),
         paused=bool(row["paused"]), retention_days=row["retention_days"],
-        created=from_db_time(row["created"]),
+        created=from_db_time(row["created"]), time_zone=row["time_zone"],
     )
 
 
@@ -108,6 +110,16 @@ def opt_in(db: Database, camera_id: int, user_id: int) -> Camera:
     with write_transaction(db):
         db.execute("UPDATE cameras SET opted_in = 1, opted_in_at = ? WHERE id = ? AND opted_in = 0",
                    [to_db_time(utcnow()), camera_id])
+    return get_camera(db, camera_id)
+
+
+def set_time_zone(db: Database, camera_id: int, user_id: int, time_zone: str | None) -> Camera:
+    """The zone of the camera's clock (an IANA name such as Europe/Berlin; None: not known), used
+    to read the local times camera makers put in file names."""
+    owned_camera(db, camera_id, user_id)
+    zone = check_time_zone(time_zone)
+    with write_transaction(db):
+        db.execute("UPDATE cameras SET time_zone = ? WHERE id = ?", [zone, camera_id])
     return get_camera(db, camera_id)
 
 
@@ -176,6 +188,18 @@ def clips_of(db: Database, camera_id: int, user_id: int) -> list[Clip]:
     """The camera's clips, newest first."""
     owned_camera(db, camera_id, user_id)
     return list(reversed(storage.list_clips(db, camera_id=camera_id)))
+
+
+def correct_clip_start(db: Database, clip_id: int, user_id: int, start: datetime) -> Clip:
+    """The camera's owner states when the clip was filmed (a time with its UTC offset); its
+    sightings' times move with it.  Wins over every other source, for a queued or a done clip."""
+    clip = owned_clip(db, clip_id, user_id)
+    if start.tzinfo is None:
+        raise UserError("the time needs its UTC offset, e.g. 2025-06-01T08:00:00+02:00")
+    if not EARLIEST_FILMED <= start <= utcnow() + MAX_FUTURE:
+        raise UserError(f"{start:%Y-%m-%d %H:%M} is not a time this clip can have been filmed")
+    storage.set_clip_start(db, clip.id, start, "neighbour")
+    return storage.get_clip(db, clip.id)
 
 
 def sightings_of_clip(db: Database, clip_id: int, user_id: int) -> list[Sighting]:

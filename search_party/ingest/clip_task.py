@@ -68,8 +68,9 @@ def run_clip(settings: Settings, clip_id: int, claim: str, *,
                                 "interrupted?); volunteer it again")
             models = load_models(settings)
             options = IngestOptions(decode_threads=decode_threads(settings.threads))
-            result = process_clip(spooled, start_time=clip.start_time, models=models, options=options,
-                                  progress=progress)
+            result = process_clip(spooled, start_time=clip.start_time,
+                                  start_source=clip.start_source or "given", models=models,
+                                  options=options, progress=progress)
             storage.save_clip_result(db, clip_id, result, claim,
                                      before_commit=_test_pause_hook(settings.test_pause_before_commit))
             standing_searches.after_clip_stored(db, len(result.sightings))

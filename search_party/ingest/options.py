@@ -35,6 +35,9 @@ class IngestOptions:
     crop_margin: float = CROP_MARGIN
     # FFmpeg threads beside the detector's (search_party.vision.decode_threads).
     decode_threads: int = field(default_factory=vision.decode_threads)
+    # Decode in full only the GOPs whose key frames changed, where the clip's layout allows
+    # (search_party.ingest.video.keyframe_gate); off: every frame is decoded.
+    keyframe_gate: bool = True
 
     def __post_init__(self) -> None:
         positive = ("sample_fps", "detect_fps", "max_gap_seconds", "max_clip_seconds", "max_pixels",

@@ -27,6 +27,7 @@ from embeddings.embedder import crop_box
 from embeddings.redact import blurred_frame, thumbnail_jpeg
 from embeddings.species import likely_species
 from embeddings.vectors import aggregate, unit_rows
+from search_party.community.filming_time import choose_start
 from search_party.ingest.options import IngestOptions
 from search_party.ingest.stage_timer import StageTimer
 from search_party.ingest.tracking import CropCandidate, Track, Tracker, box_quality, crop_quality
@@ -42,16 +43,14 @@ if TYPE_CHECKING:
 SKIP_NONREF_FACTOR = 4
 
 
-def clip_start(info: ClipInfo, given: datetime | None) -> tuple[datetime, str]:
-    """The wall-clock time of the clip's first frame, in UTC, and where it came from: given by the
-    uploader (a naive time is taken as UTC), the container's creation time, or the file's
-    modification time as the last resort."""
+def clip_start(info: ClipInfo, given: datetime | None, source: str = "given") -> tuple[datetime, str]:
+    """The wall-clock time of the clip's first frame, in UTC, and where it came from
+    (search_party.community.filming_time.choose_start: a naive ``given`` time is taken as UTC)."""
+    stated = None
     if given is not None:
-        aware = given.replace(tzinfo=UTC) if given.tzinfo is None else given
-        return aware.astimezone(UTC), "given"
-    if info.creation_time is not None:
-        return info.creation_time, "container"
-    return datetime.fromtimestamp(os.stat(info.path).st_mtime, tz=UTC), "file"
+        stated = (given.replace(tzinfo=UTC) if given.tzinfo is None else given, source)
+    return choose_start(given=stated, container=info.creation_time,
+                        file_date=datetime.fromtimestamp(os.stat(info.path).st_mtime, tz=UTC))
 
 
 @dataclass(frozen=True)
@@ -92,6 +91,7 @@ class _ClipRun:
             motion_threshold=options.motion_threshold, motion_width=options.motion_width,
             skip_nonref=info.fps >= SKIP_NONREF_FACTOR * options.sample_fps,
             prepare=self.prepare, decode_threads=options.decode_threads,
+            keyframe_gate=options.keyframe_gate,
         )
 
     def prepare(self, frame: av.VideoFrame) -> _Look:
@@ -200,6 +200,7 @@ def process_clip(
     path: str | Path,
     *,
     start_time: datetime | None,
+    start_source: str = "given",
     models: Models,
     options: IngestOptions | None = None,
     progress: Callable[[float], None] | None = None,
@@ -215,7 +216,7 @@ def process_clip(
     with timer("probe"):
         info = probe_clip(path, max_clip_seconds=options.max_clip_seconds,
                           max_pixels=options.max_pixels)
-    start, source = clip_start(info, start_time)
+    start, source = clip_start(info, start_time, start_source)
     run = _ClipRun(info, models, options, timer)
     run.run(progress)
     with timer("thumbnail"):
@@ -236,5 +237,7 @@ def process_clip(
         frames_in_clip=info.frame_count,
         frames_corrupt=run.feed.counts.corrupt,
         tracks=run.tracks_ended,
+        gops=run.feed.gate_counts.gops,
+        gops_decoded=run.feed.gate_counts.active,
     )
     return ClipResult(drafts, stats, start_time=start, start_source=source)

@@ -32,10 +32,13 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from search_party.community import cameras
+from search_party.community.filming_time import check_time_zone, time_from_name
 from search_party.config import Settings
 from search_party.errors import InsufficientStorage, UserError
 from search_party.ingest import file_leases
 from search_party.store import storage
+from search_party.store.db import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +103,13 @@ def registering(settings: Settings) -> Iterator[None]:
 
 
 def register_clip(settings: Settings, db: Database, path: Path | str, camera_id: int,
-                  start_time: datetime | None = None, *,
+                  start_time: datetime | None = None, *, time_zone: str | None = None,
                   admit: Callable[[Database, int], None] | None = None,
                   before_commit: Callable[[], None] | None = None) -> Submission:
-    """Register a clip file for ``camera_id`` (which must be opted in and not paused).
+    """Register a clip file for ``camera_id`` (which must be opted in and not paused).  Without
+    ``start_time``, a camera file-name pattern in the clip's name gives a provisional one, read in
+    the camera's time zone or else ``time_zone`` (the sender's); the pipeline still prefers the
+    container's own creation time.
 
     ``admit(db, clip_id)`` runs inside the registering transaction, before the file is moved,
     and refuses by raising (receive_clip checks the camera's daily bytes there, so two uploads at
@@ -112,6 +118,11 @@ def register_clip(settings: Settings, db: Database, path: Path | str, camera_id:
     source = Path(path)
     if not source.is_file():
         raise UserError(f"{source} is not a file")
+    start_source = "given"
+    if start_time is None:
+        zone = cameras.get_camera(db, camera_id).time_zone
+        start_time = time_from_name(source.name, (zone, check_time_zone(time_zone)), utcnow())
+        start_source = "file name"
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
     fd, part_name = tempfile.mkstemp(dir=settings.spool_dir, suffix=PART_SUFFIX)
     os.close(fd)
@@ -132,7 +143,8 @@ def register_clip(settings: Settings, db: Database, path: Path | str, camera_id:
             sha256, size = _copy_hashing(source, part)
             with registering(settings):
                 clip, created = storage.create_clip(db, camera_id, sha256, source.name, size,
-                                                    start_time=start_time, spool=spool)
+                                                    start_time=start_time, start_source=start_source,
+                                                    spool=spool)
                 if created or clip.status != "failed":
                     return Submission(clip, created)
                 storage.set_spool_name(db, clip.id, spool(clip.id))

@@ -13,9 +13,9 @@ hours (checked again inside the registering transaction, so parallel uploads can
 holds a lease on its private folder until its clip is registered, so the sweep of folders left by
 dead requests never takes a live one, however long its upload runs.
 
-The sender may say when the clip was filmed (``start``) or give the file's modification time
-(``modified``, as cameras name files by when they stopped writing them); the pipeline uses a time
-found inside the container first, then ``start``, then the file time.
+The sender may say when the clip was filmed (``start``: an agent that knows it), give the file's
+modification time (``modified``) and its own time zone (``time_zone``, for the local times in
+camera file names); search_party.community.filming_time says which source wins.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
@@ -63,11 +63,15 @@ class ClipStatus:
     sightings: int | None
     duplicate: bool
     message: str
+    start_time: datetime | None = None  # when it was filmed, UTC, as far as known yet
+    start_source: str | None = None  # where that came from (search_party.community.filming_time)
 
     def as_dict(self) -> dict:
         return {"id": self.id, "camera_id": self.camera_id, "filename": self.filename,
                 "status": self.status, "reason": self.reason, "sightings": self.sightings,
-                "duplicate": self.duplicate, "message": self.message}
+                "duplicate": self.duplicate, "message": self.message,
+                "start_time": self.start_time.isoformat() if self.start_time else None,
+                "start_source": self.start_source}
 
 
 def describe(clip: storage.Clip, duplicate: bool = False) -> ClipStatus:
@@ -84,7 +88,7 @@ def describe(clip: storage.Clip, duplicate: bool = False) -> ClipStatus:
     if duplicate:
         message = f"already uploaded as clip {clip.id} ({message})"
     return ClipStatus(clip.id, clip.camera_id, clip.filename, clip.status, clip.reason,
-                      clip.sightings_count, duplicate, message)
+                      clip.sightings_count, duplicate, message, clip.start_time, clip.start_source)
 
 
 def safe_clip_name(filename: str | None) -> str:
@@ -136,6 +140,7 @@ def _write_upload(stream: IO[bytes], path: Path) -> None:
 
 def receive_clip(settings: Settings, db: Database, camera_id: int, stream: IO[bytes], filename: str | None, *,
                  start: datetime | None = None, modified: float | None = None,
+                 time_zone: str | None = None,
                  enqueue: Callable[[int], None] | None = None) -> ClipStatus:
     """Register an uploaded clip for ``camera_id`` (already authorised by the caller) and queue
     it with ``enqueue(clip_id)`` if it is new (or had failed and is retried).  ``modified`` is the
@@ -167,7 +172,8 @@ def receive_clip(settings: Settings, db: Database, camera_id: int, stream: IO[by
             limits.check_upload_bytes(own, camera_id, size, settings.camera_daily_upload_bytes,
                                       utcnow(), adding_clip=clip_id)
 
-        submission: Submission = register_clip(settings, db, path, camera_id, start, admit=within_quota)
+        submission: Submission = register_clip(settings, db, path, camera_id, start, time_zone=time_zone,
+                                                   admit=within_quota)
     if submission.needs_processing and enqueue is not None:
         enqueue(submission.clip.id)
     return describe(submission.clip, duplicate=not submission.needs_processing)
@@ -210,6 +216,25 @@ def parse_modified(value: object) -> float | None:
     if not 0 < number < 1e11:
         raise UserError(f"modified {str(value)[:40]!r} is not a time in seconds since 1970")
     return number
+
+
+def parse_local_time(value: object, offset_minutes: object) -> datetime:
+    """A browser's ``datetime-local`` value (no zone) with the browser's offset from UTC in
+    minutes, east positive (the page's script sends ``-Date.getTimezoneOffset()``)."""
+    text = str(value or "").strip()
+    try:
+        local = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{text[:40]!r} is not a date and time such as 2025-06-01 08:15") from None
+    try:
+        minutes = int(str(offset_minutes or "0").strip())
+    except ValueError:
+        raise UserError("the page sent a time zone offset that is not a number; reload it") from None
+    if not -16 * 60 <= minutes <= 16 * 60:
+        raise UserError("the page sent an impossible time zone offset; reload it")
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    return local
 
 
 def parse_start(value: object) -> datetime | None:

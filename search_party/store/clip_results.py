@@ -54,6 +54,8 @@ class IngestStats:
     frames_in_clip: int = 0
     frames_corrupt: int = 0
     tracks: int = 0
+    gops: int = 0  # spans between scanned key frames, when the key-frame gate was used (else 0)
+    gops_decoded: int = 0  # of those, decoded in full (something changed)
 
 
 @dataclass
@@ -61,4 +63,4 @@ class ClipResult:
     sightings: list[SightingDraft]
     stats: IngestStats
     start_time: datetime | None = None  # the wall-clock time of the clip's first frame, UTC
-    start_source: str = ""  # 'given', 'container' (its creation time) or 'file' (modified time)
+    start_source: str = ""  # one of search_party.community.filming_time.SOURCES

@@ -361,4 +361,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         DROP INDEX sightings_fence;
         CREATE INDEX sightings_fence ON sightings (camera_id, last_time, model_version, p_dog);
     """),
+    # When a clip was filmed (search_party.community.filming_time): camera file names carry a local
+    # time, read in the camera's own zone (its owner sets it; none means "not known").
+    Migration(13, "camera time zone", """
+        ALTER TABLE cameras ADD COLUMN time_zone TEXT;
+    """),
 )

@@ -67,7 +67,7 @@ class Clip:
     attempts: int
     claimed_by: str | None
     start_time: datetime | None
-    start_source: str | None  # 'given', 'container' or 'file': where start_time came from
+    start_source: str | None  # where start_time came from: search_party.community.filming_time.SOURCES
     sightings_count: int | None
     stats: dict[str, Any] | None
     created: datetime
@@ -131,7 +131,7 @@ def _one(db: Database, sql: str, params: Sequence, what: str) -> dict:
 
 
 def create_clip(db: Database, camera_id: int, sha256: str, filename: str, size_bytes: int, *,
-                start_time: datetime | None = None,
+                start_time: datetime | None = None, start_source: str = "given",
                 spool: Callable[[int], str] | None = None) -> tuple[Clip, bool]:
     """Register a clip by its content hash.  Returns ``(clip, created)``: ``created`` is False
     when this camera already has a clip with the same content (nothing new is stored).
@@ -156,7 +156,7 @@ def create_clip(db: Database, camera_id: int, sha256: str, filename: str, size_b
             "camera_id": camera_id, "sha256": sha256, "filename": filename,
             "size_bytes": size_bytes, "status": "queued",
             "start_time": to_db_time(start_time) if start_time else None,
-            "start_source": "given" if start_time else None,
+            "start_source": start_source if start_time else None,
             "created": now, "updated": now,
         })
         if spool is not None:
@@ -219,6 +219,24 @@ def retry_clip(db: Database, clip_id: int) -> bool:
             "UPDATE clips SET status = 'queued', reason = NULL, attempts = 0, updated = ? "
             "WHERE id = ? AND status = 'failed'", [to_db_time(utcnow()), clip_id])
     return cursor.rowcount == 1
+
+
+def set_clip_start(db: Database, clip_id: int, start: datetime, source: str) -> None:
+    """Set when the clip was filmed, and move its sightings' times by as much, in one transaction
+    (a sighting's time is the clip's start plus its offset into the clip)."""
+    with write_transaction(db):
+        row = db.execute("SELECT start_time FROM clips WHERE id = ?", [clip_id]).fetchone()
+        if row is None:
+            raise NotFound(f"clip {clip_id} does not exist")
+        if row[0]:
+            shift = start - from_db_time(row[0])
+            for sighting_id, first, last in db.execute(
+                    "SELECT id, first_time, last_time FROM sightings WHERE clip_id = ?", [clip_id]).fetchall():
+                db.execute("UPDATE sightings SET first_time = ?, last_time = ? WHERE id = ?",
+                           [to_db_time(from_db_time(first) + shift), to_db_time(from_db_time(last) + shift),
+                            sighting_id])
+        db.execute("UPDATE clips SET start_time = ?, start_source = ?, updated = ? WHERE id = ?",
+                   [to_db_time(start), source, to_db_time(utcnow()), clip_id])
 
 
 def set_spool_name(db: Database, clip_id: int, spool_name: str | None) -> None:

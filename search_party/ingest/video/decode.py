@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,9 +29,6 @@ SUPPORTED_CODECS = {"h264": "H.264", "hevc": "H.265", "vp9": "VP9", "vp8": "VP8"
 SUPPORTED_CONTAINERS = {"mov": "MP4/MOV", "mp4": "MP4/MOV", "matroska": "MKV/WebM",
                         "webm": "MKV/WebM", "avi": "AVI", "mpegts": "MPEG-TS"}
 _SUPPORTED_CODECS_TEXT = "H.264, H.265, VP9, AV1 or MJPEG"
-# 8-bit pixel formats whose first plane is the luma (grey) picture, one byte a pixel.
-_EIGHT_BIT_LUMA_FIRST = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
-                         "nv12", "nv21", "gray"}
 # A clip is truncated when its frames stop this much before the length its container declares.
 _TRUNCATION_SLACK_SECONDS = 0.5
 
@@ -54,6 +51,18 @@ class ClipInfo:
     frame_count: int
     fps: float
     creation_time: datetime | None  # from the container, UTC; None when it has none
+    gops: GopLayout = field(default_factory=lambda: GopLayout(0, math.inf, True))
+
+
+@dataclass(frozen=True)
+class GopLayout:
+    """Where the key frames are, from demuxing alone: how many, the longest time between two
+    (seconds; infinite with fewer than two), and whether frames arrive out of display order
+    (B-frames, as phones record; IP cameras send none)."""
+
+    keyframes: int
+    longest_gap: float
+    reordered: bool
 
 
 @dataclass
@@ -159,13 +168,16 @@ def _upright_rotation(degrees: float) -> int:
 
 
 def _scan_packets(name: str, stream: av.VideoStream,
-                  container: av.container.InputContainer) -> tuple[int, float, int | None]:
-    """Count the video packets, measure the time they span, decode the first frame for its rotation.
+                  container: av.container.InputContainer) -> tuple[int, float, int | None, GopLayout]:
+    """Count the video packets, measure the time they span, decode the first frame for its rotation,
+    and note where the key frames are.
 
     Demuxing without decoding costs milliseconds even for long clips, and it is what finds a file
     cut short: its packets stop before the length the container declares.
     """
     count, first, last, rotation = 0, math.inf, -math.inf, None
+    keys: list[int] = []
+    reordered, previous_pts = False, -math.inf
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the demuxer's end-of-stream marker
@@ -174,6 +186,10 @@ def _scan_packets(name: str, stream: av.VideoStream,
             if packet.pts is not None:
                 first = min(first, packet.pts)
                 last = max(last, packet.pts + (packet.duration or 0))
+                reordered = reordered or packet.pts < previous_pts
+                previous_pts = packet.pts
+                if packet.is_keyframe:
+                    keys.append(packet.pts)
             if rotation is None:
                 frames = stream.decode(packet)
                 if frames:
@@ -187,7 +203,8 @@ def _scan_packets(name: str, stream: av.VideoStream,
     tick = stream.time_base
     assert tick is not None, "FFmpeg gives every stream a time base"
     span = float((last - first) * tick) if count and last > first else 0.0
-    return count, span, rotation
+    gaps = [float((b - a) * tick) for a, b in zip(keys, [*keys[1:], last])]
+    return count, span, rotation, GopLayout(len(keys), max(gaps) if len(keys) > 1 else math.inf, reordered)
 
 
 def probe_clip(
@@ -228,7 +245,7 @@ def probe_clip(
             _check_length(name, declared, max_clip_seconds)  # refuse a 10-hour file unread
         created = _creation_time(container, stream)
         rate = stream.average_rate or stream.guessed_rate
-        frame_count, span, rotation = _scan_packets(name, stream, container)
+        frame_count, span, rotation, gops = _scan_packets(name, stream, container)
     if frame_count == 0:
         raise ClipError(f"{name} contains no video frames; send the clip again")
     if rotation is None:
@@ -244,7 +261,7 @@ def probe_clip(
     fps = float(rate) if rate else (frame_count / span if span > 0 else 0.0)
     return ClipInfo(path=path, container=container_name, codec=codec, width=width, height=height,
                     rotation=rotation, duration_seconds=span, frame_count=frame_count, fps=fps,
-                    creation_time=created)
+                    creation_time=created, gops=gops)
 
 
 def decode_frames(info: ClipInfo, *, skip_nonref: bool = False,
@@ -279,28 +296,6 @@ def decode_frames(info: ClipInfo, *, skip_nonref: bool = False,
                 yield TimedFrame(seconds, frame)
         except (av.error.FFmpegError, OSError) as exc:
             raise _damaged(name, exc) from None
-
-
-def small_grey(frame: av.VideoFrame, width: int) -> np.ndarray:
-    """The frame shrunk to about ``width`` pixels wide (between width and 2×width) in 8-bit grey,
-    each pixel the mean of 2×2 samples (which halves sensor noise).  Rotation does not matter for
-    telling whether anything moved.
-
-    Camera codecs decode to 8-bit YUV, whose first plane already is the grey picture: reading it
-    strided costs a few microseconds, against half a millisecond for FFmpeg's scaler, which is
-    used only for other pixel formats (10-bit, RGB).
-    """
-    if frame.format.name not in _EIGHT_BIT_LUMA_FIRST:
-        height = max(2, round(frame.height * width / frame.width))
-        return frame.reformat(width=width, height=height, format="gray",
-                              interpolation="AREA").to_ndarray()
-    plane = frame.planes[0]
-    luma = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
-    step = max(1, frame.width // (2 * width))
-    samples = luma[:frame.height:step, :frame.width:step]
-    h, w = samples.shape[0] // 2 * 2, samples.shape[1] // 2 * 2
-    s = samples[:h, :w].astype(np.uint16)
-    return ((s[0::2, 0::2] + s[0::2, 1::2] + s[1::2, 0::2] + s[1::2, 1::2]) >> 2).astype(np.uint8)
 
 
 def upright_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:

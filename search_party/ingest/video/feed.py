@@ -1,4 +1,6 @@
 """Which frames reach the detector: decode → sample → motion test, in a thread of its own.
+For camera clips laid out for it, decoding itself is gated on the key frames
+(search_party.ingest.video.keyframe_gate): quiet stretches are never decoded in full.
 
 FFmpeg's decoding, its scaler and onnxruntime all release the GIL, so while the detector works
 on one frame this thread is already decoding the next ones: on two cores the decoder fills the
@@ -19,9 +21,10 @@ from typing import Any
 import av
 
 from search_party.ingest.stage_timer import StageTimer
-from search_party.ingest.video.decode import ClipError, ClipInfo, TimedFrame, decode_frames, small_grey
-from search_party.ingest.video.motion import MotionDetector
+from search_party.ingest.video.decode import ClipError, ClipInfo, TimedFrame, decode_frames
+from search_party.ingest.video.keyframe_gate import GateCounts, decode_gated, gate_applies
 from search_party.ingest.video.sampling import FrameSampler
+from search_party.motion import MotionDetector, small_grey
 
 # More corrupt frames than this fraction and the clip is refused rather than half-read.
 MAX_CORRUPT_FRACTION = 0.5
@@ -52,7 +55,7 @@ class FrameFeed:
     def __init__(self, info: ClipInfo, *, sample_fps: float, detect_fps: float,
                  max_gap_seconds: float, motion_threshold: float, motion_width: int,
                  skip_nonref: bool, prepare: Callable[[av.VideoFrame], Any],
-                 decode_threads: int = 0) -> None:
+                 decode_threads: int = 0, keyframe_gate: bool = False) -> None:
         self.info = info
         self.prepare = prepare
         self.sampler = FrameSampler(sample_fps, detect_fps, max_gap_seconds)
@@ -60,6 +63,10 @@ class FrameFeed:
         self.motion_width = motion_width
         self.skip_nonref = skip_nonref
         self.decode_threads = decode_threads
+        # Gated: decode in full only the GOPs whose key frames changed (keyframe_gate).
+        self.gated = keyframe_gate and gate_applies(info, max_gap_seconds)
+        self.max_gap_seconds = max_gap_seconds
+        self.gate_counts = GateCounts()
         self.counts = FeedCounts()
         self.timer = StageTimer()  # its own: the consuming thread times its stages apart
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -91,8 +98,10 @@ class FrameFeed:
 
     def _produce(self) -> None:
         try:
-            frames = decode_frames(self.info, skip_nonref=self.skip_nonref,
-                                   threads=self.decode_threads)
+            frames = (decode_gated(self.info, motion_threshold=self.motion.threshold,
+                                   motion_width=self.motion_width, max_gap_seconds=self.max_gap_seconds,
+                                   threads=self.decode_threads, counts=self.gate_counts) if self.gated
+                      else decode_frames(self.info, skip_nonref=self.skip_nonref, threads=self.decode_threads))
             try:
                 self._pump(frames)
             finally:

@@ -4,6 +4,14 @@
 // Without JavaScript the form posts all files to the page instead.
 (function () {
   "use strict";
+  // The clip page's "filmed from" form: the browser's offset from UTC goes with the local time typed.
+  var offset = document.getElementById("offset_minutes");
+  if (offset) { offset.value = String(-new Date().getTimezoneOffset()); }
+  // The camera page's time zone field: offer the browser's zone when none is set yet.
+  var zone = document.getElementById("time_zone");
+  if (zone && !zone.value) {
+    try { zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* old browser */ }
+  }
   var form = document.getElementById("upload-form");
   if (!form) { return; }
   var input = form.querySelector("input[type=file]");
@@ -86,6 +94,8 @@
     var data = new FormData();
     data.append("clip", file, file.name);
     data.append("modified", String(file.lastModified || ""));
+    // Camera file names hold local times: the browser's zone reads them when the camera has none set.
+    try { data.append("time_zone", Intl.DateTimeFormat().resolvedOptions().timeZone || ""); } catch (e) { /* old browser */ }
     var xhr = new XMLHttpRequest();
     xhr.open("POST", form.dataset.apiUrl);
     xhr.setRequestHeader("X-CSRFToken", token);

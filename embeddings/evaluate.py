@@ -11,15 +11,20 @@ Optional re-ranking, each usable at search time as it is used here:
   are each other's near neighbours are pulled together by a Jaccard distance over their
   neighbourhoods (``rerank_shortlist``).
 In evaluation both see only the query's own gallery, so nothing excluded leaks back in.
+
+``evaluate_degraded`` ranks clean queries against a gallery put through one camera effect
+(embeddings/camera_effects.py), as an owner's phone photo is matched against a camera's view.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from embeddings import camera_effects
 from embeddings.images import load_rgb
 from embeddings.reid_data import LabelledImage
 
@@ -105,14 +110,19 @@ def rerank_shortlist(query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 
 
 def score(vectors: np.ndarray, identities: Sequence[str], sequences: Sequence[str],
-          rerank: str = "none") -> ReidScores:
+          rerank: str = "none", gallery: np.ndarray | None = None) -> ReidScores:
     """Rank-1, rank-5 and mAP of every image against all others (see the module docstring).
 
     ``sequences`` must be unique across identities (e.g. "dog/seq"); ``vectors`` unit length.
+    ``gallery``, row for row the same images seen otherwise (e.g. through a camera effect), is
+    what the queries are ranked against instead of ``vectors`` themselves.
     """
     if rerank not in RERANKERS:
         raise ValueError(f"unknown re-ranking {rerank!r}; choose one of {', '.join(RERANKERS)}")
     vectors = np.asarray(vectors, dtype=np.float32)
+    gallery = vectors if gallery is None else np.asarray(gallery, dtype=np.float32)
+    if gallery.shape != vectors.shape:
+        raise ValueError(f"gallery {gallery.shape} does not match the queries {vectors.shape}")
     _, ids = np.unique(np.asarray(identities), return_inverse=True)
     _, seqs = np.unique(np.asarray(sequences), return_inverse=True)
     n = len(ids)
@@ -128,16 +138,16 @@ def score(vectors: np.ndarray, identities: Sequence[str], sequences: Sequence[st
         q, excluded, positive = q[keep], excluded[keep], positive[keep]
         if not len(q):
             continue
-        sims = vectors[q] @ vectors.T
+        sims = vectors[q] @ gallery.T
         if rerank == "qe":
-            sims = expand_queries(vectors[q], vectors, sims=sims, excluded=excluded) @ vectors.T
+            sims = expand_queries(vectors[q], gallery, sims=sims, excluded=excluded) @ gallery.T
         sims[excluded] = -np.inf
         order = np.argsort(-sims, axis=1, kind="stable")
         if rerank == "kr":
             for row, query in enumerate(q):
                 allowed = min(KR_SHORTLIST, int((~excluded[row]).sum()))
                 short = order[row, :allowed]
-                order[row, :allowed] = short[rerank_shortlist(vectors[query], vectors[short])]
+                order[row, :allowed] = short[rerank_shortlist(vectors[query], gallery[short])]
         hits = np.take_along_axis(positive, order, axis=1)
         hits1 += int(hits[:, 0].sum())
         hits5 += int(hits[:, :5].any(axis=1).sum())
@@ -151,11 +161,20 @@ def score(vectors: np.ndarray, identities: Sequence[str], sequences: Sequence[st
 
 
 def embed_images(embed: Callable[[list[np.ndarray]], np.ndarray], items: Sequence[LabelledImage],
-                 batch: int = 64) -> np.ndarray:
-    """Decode (Pillow, EXIF-aware) and embed every image, a batch at a time to bound memory."""
+                 batch: int = 64, degrade: str | None = None) -> np.ndarray:
+    """Decode (Pillow, EXIF-aware) and embed every image, a batch at a time to bound memory;
+    with ``degrade``, each image first goes through that camera effect, seeded by the image's
+    identity and name so every run and every model sees the same degraded copy."""
+    def load(item: LabelledImage) -> np.ndarray:
+        rgb = load_rgb(item.path)
+        if degrade is None:
+            return rgb
+        seed = zlib.crc32(f"{degrade}/{item.identity}/{item.path.name}".encode())
+        return camera_effects.degrade(rgb, degrade, np.random.default_rng(seed))
+
     parts = []
     for start in range(0, len(items), batch):
-        parts.append(embed([load_rgb(it.path) for it in items[start:start + batch]]))
+        parts.append(embed([load(it) for it in items[start:start + batch]]))
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -164,3 +183,16 @@ def evaluate(embed: Callable[[list[np.ndarray]], np.ndarray], items: Sequence[La
     """Embed ``items`` once and score them."""
     vectors = embed_images(embed, items)
     return score(vectors, [it.identity for it in items], [it.sequence for it in items], rerank)
+
+
+def evaluate_degraded(embed: Callable[[list[np.ndarray]], np.ndarray], items: Sequence[LabelledImage],
+                      degradations: Sequence[str], rerank: str = "none") -> dict[str, ReidScores]:
+    """Scores as an owner's clean photo meets a camera's view: clean queries against a gallery of
+    the same images degraded by each camera effect; "clean" is the plain protocol, for the drop."""
+    vectors = embed_images(embed, items)
+    identities, sequences = [it.identity for it in items], [it.sequence for it in items]
+    out = {"clean": score(vectors, identities, sequences, rerank)}
+    for kind in degradations:
+        out[kind] = score(vectors, identities, sequences, rerank,
+                          gallery=embed_images(embed, items, degrade=kind))
+    return out

@@ -136,6 +136,29 @@ def test_eval_reid_json_reports_both_models(fixtures, tmp_path, monkeypatch):
     assert "of 2 dogs" in table.stdout
 
 
+def test_eval_reid_degrade_ranks_clean_queries_against_a_degraded_gallery(fixtures, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEARCH_PARTY_DATA_DIR", str(tmp_path / "data"))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("131\n148\n151\n")
+    result = _eval_cli(str(fixtures / "reid" / "mpdd"), "--ids", str(ids), "--degrade", "ir", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {(r["model"], r["gallery"]): r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(rows) == {(m, g) for m in ("trained", "imagenet") for g in ("clean", "ir")}
+    for model in ("trained", "imagenet"):
+        clean, night = rows[model, "clean"], rows[model, "ir"]
+        assert clean["queries"] == night["queries"] > 0
+        assert night["mAP"] < clean["mAP"]  # grey, noisy and flat: the same dogs are harder to rank
+    table = _eval_cli(str(fixtures / "reid" / "mpdd"), "--ids", str(ids), "--degrade", "blur")
+    assert table.returncode == 0, table.stderr
+    assert "mAP drop" in table.stdout and table.stdout.count(" blur ") == 2
+
+
+def test_a_gallery_must_match_its_queries_row_for_row():
+    vectors = _angles([0, 10, 100])
+    with pytest.raises(ValueError, match="does not match"):
+        score(vectors, ["a", "a", "b"], ["a/0", "a/1", "b/2"], gallery=vectors[:2])
+
+
 def test_eval_reid_refuses_bad_input_in_one_line(tmp_path):
     # A folder that does not exist.
     missing = _eval_cli(str(tmp_path / "nowhere"))

@@ -9,7 +9,8 @@ import click
 
 from embeddings import reid_data
 from embeddings.embedder import SOURCES, Embedder
-from embeddings.evaluate import RERANKERS, evaluate
+from embeddings.camera_effects import DEGRADATIONS
+from embeddings.evaluate import RERANKERS, evaluate, evaluate_degraded
 from embeddings.registry import WEIGHTS_DIR as WEIGHTS
 from search_party.config import load_settings
 from search_party.errors import UserError
@@ -36,11 +37,17 @@ def read_labelled(directory: Path, ids_file: Path | None) -> tuple[set[str] | No
                    "dogs that `search-party train` held out.")
 @click.option("--rerank", type=click.Choice(RERANKERS), default="none", show_default=True,
               help="Re-rank each query's gallery: 'qe' = alpha query expansion.")
-def eval_reid(directory: Path, as_json: bool, ids_file: Path | None, rerank: str) -> None:
+@click.option("--degrade", "degradations", type=click.Choice(DEGRADATIONS), multiple=True,
+              help="Also rank clean queries against the gallery seen through this camera effect "
+                   "(repeatable), printed beside the clean result with the drop.")
+def eval_reid(directory: Path, as_json: bool, ids_file: Path | None, rerank: str,
+              degradations: tuple[str, ...]) -> None:
     """Re-ID accuracy on DIRECTORY (<identity>/<image>, optional labels.csv with path, identity, s).
 
     Every image is a query against all the others, except the same dog in the same sequence;
-    the trained model and the frozen ImageNet backbone are reported side by side.
+    the trained model and the frozen ImageNet backbone are reported side by side.  With
+    --degrade ir|lowres|blur|jpeg|overhead the queries stay clean (an owner's photo) and the
+    gallery is degraded (a camera's view), one seeded degradation per image.
     """
     ids, items = read_labelled(directory, ids_file)
     if len(items) < 2:
@@ -50,22 +57,28 @@ def eval_reid(directory: Path, as_json: bool, ids_file: Path | None, rerank: str
     rows = []
     for model in SOURCES:
         embedder = Embedder.load(model, runtime)
-        scores = evaluate(embedder.predict, items, rerank=rerank)
-        rows.append((model, scores))
+        if degradations:
+            for view, scores in evaluate_degraded(embedder.predict, items, degradations, rerank).items():
+                rows.append((model, view, scores))
+        else:
+            rows.append((model, "clean", evaluate(embedder.predict, items, rerank=rerank)))
     dogs = len({it.identity for it in items})
-    skipped = rows[0][1].skipped
+    skipped = rows[0][2].skipped
     note = (f"{len(items)} images of {dogs} dogs; {skipped} queries skipped "
             "(no image of the same dog in another sequence)")
+    clean = {model: s for model, view, s in rows if view == "clean"}
     if as_json:
         click.echo(note, err=True)
-        for model, s in rows:
-            click.echo(json.dumps({"model": model, "queries": s.queries, "rank1": round(s.rank1, 4),
+        for model, view, s in rows:
+            click.echo(json.dumps({"model": model, **({"gallery": view} if degradations else {}),
+                                   "queries": s.queries, "rank1": round(s.rank1, 4),
                                    "rank5": round(s.rank5, 4), "mAP": round(s.mAP, 4)}))
         return
     click.echo(note + (f"; re-ranking: {rerank}" if rerank != "none" else ""))
-    click.echo(f"{'model':<10} {'queries':>7} {'rank-1':>7} {'rank-5':>7} {'mAP':>7}")
-    for model, s in rows:
-        click.echo(f"{model:<10} {s.queries:>7} {s.rank1:>7.3f} {s.rank5:>7.3f} {s.mAP:>7.3f}")
+    click.echo(f"{'model':<10} {'gallery':<9} {'queries':>7} {'rank-1':>7} {'rank-5':>7} {'mAP':>7} {'mAP drop':>8}")
+    for model, view, s in rows:
+        drop = "" if view == "clean" else f"{clean[model].mAP - s.mAP:>8.3f}"
+        click.echo(f"{model:<10} {view:<9} {s.queries:>7} {s.rank1:>7.3f} {s.rank5:>7.3f} {s.mAP:>7.3f} {drop}".rstrip())
 
 
 @click.command(name="reid")

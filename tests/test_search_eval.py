@@ -81,6 +81,26 @@ def test_the_command_prints_one_json_object_with_the_agreed_keys():
     assert figures["searches"] == 8
 
 
+def test_fusion_limits_each_side_to_the_evidence_asked_for():
+    data = fixture_dogs()
+    hood = search_eval.plan_neighbourhood(data.items, seed=0)
+    single = search_eval._clips(hood, data, search_eval.Evidence(crops=1))
+    fused = search_eval._clips(hood, data, search_eval.Evidence())
+    assert [len(c.drafts) for c in single] == [len(c.drafts) for c in fused]  # the same sightings
+    assert {len(d.crop_vectors) for c in single for d in c.drafts} == {1}
+    assert max(len(d.crop_vectors) for c in fused for d in c.drafts) == search_eval.CROPS_PER_SIGHTING
+
+
+def test_the_fusion_table_compares_one_view_with_all_of_them():
+    result = CliRunner().invoke(cli, ["eval", "search", str(MPDD), "--json", "--fusion"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(next(ln for ln in result.output.splitlines() if ln.startswith("{")))
+    assert list(figures) == [e.name for e in search_eval.FUSION]
+    one, everything = figures["1 photo(s) × 1 crop(s)"], figures["all photo(s) × all crop(s)"]
+    assert one["searches"] == everything["searches"] == 8
+    assert everything["recall"] >= one["recall"]  # more views of each side never lose the dog here
+
+
 def test_a_folder_it_cannot_simulate_is_refused_in_one_line(tmp_path):
     """Tried, through the console script: a folder that does not exist, and a dog with a single
     sequence (nothing to keep back as the owner's photos)."""

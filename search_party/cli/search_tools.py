@@ -63,9 +63,12 @@ def _eval_table(result: search_eval.SearchEvalResult) -> str:
 @click.option("--false-ask-budget", type=click.FloatRange(0, 100), default=scoring.FALSE_ASK_BUDGET,
               show_default=True, help="With --calibrate: mean requests per search about other dogs "
               "allowed (scale it down for a folder with fewer dogs than a neighbourhood holds).")
+@click.option("--fusion", is_flag=True,
+              help="Compare one owner photo and one crop per sighting with all of them (multi-query, "
+                   "multi-crop fusion), at the same threshold and neighbourhood.")
 def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, ids_file: Path | None,
                 threshold: float | None, index_kind: str, calibrate: bool,
-                false_ask_budget: float) -> None:
+                false_ask_budget: float, fusion: bool) -> None:
     """Lost-dog searches in a neighbourhood simulated from DIRECTORY (<identity>/<image>, optional
     labels.csv with path, identity, s): hit@1, hit@5, consent requests per search, recall."""
     _, items = read_labelled(directory, ids_file)
@@ -84,6 +87,17 @@ def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, id
                        f"{r.false_asks_per_search:>10.2f} {r.recall:>6.3f}")
         click.echo(f"lowest threshold within {false_ask_budget:g} false requests per search: "
                    f"{chosen:.3f}")
+        return
+    if fusion:
+        results = [(e.name, search_eval.evaluate(data, seed, threshold, index_kind, e)) for e in search_eval.FUSION]
+        if as_json:
+            click.echo(json.dumps({name: r.as_json() for name, r in results}))
+            return
+        click.echo(f"{len(data.items)} images of {dogs} dogs, {searched} searched; model {data.model_version}; "
+                   f"seed {seed}; threshold {results[0][1].threshold:.3f}")
+        click.echo(f"{'evidence':<26} " + _eval_table(results[0][1]).splitlines()[0])
+        for name, r in results:
+            click.echo(f"{name:<26} " + _eval_table(r).splitlines()[1])
         return
     result = search_eval.evaluate(data, seed, threshold, index_kind)
     if as_json:

@@ -198,6 +198,23 @@ def embed_folder(items: list[LabelledImage], embedder: Embedder,
     return EmbeddedFolder(items, stacked, thumbnails, embedder.version)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """How much of each side a search uses: the owner's first ``photos`` photos and each
+    sighting's first ``crops`` crops (None: all of them, as the product does).  One photo against
+    one crop is a search without fusion; ``FUSION`` lists what ``eval search --fusion`` compares."""
+
+    photos: int | None = None
+    crops: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.photos or 'all'} photo(s) × {self.crops or 'all'} crop(s)"
+
+
+FUSION = (Evidence(1, 1), Evidence(1, None), Evidence(None, 1), Evidence(None, None))
+
+
 @dataclass
 class _Request:
     """A consent request the simulation sent, and the sightings it covers (grows with joins)."""
@@ -215,14 +232,14 @@ class _Clip:
     drafts: list[SightingDraft]
 
 
-def _clips(hood: Neighbourhood, data: EmbeddedFolder) -> list[_Clip]:
+def _clips(hood: Neighbourhood, data: EmbeddedFolder, evidence: Evidence) -> list[_Clip]:
     clips = []
     for d, walk in enumerate(hood.walks):
         for stop in walk.stops:
             drafts = []
             for n, part in enumerate(stop.sightings):
                 first = stop.time + n * FRAGMENT_GAP
-                crops = data.vectors[list(part)]
+                crops = data.vectors[list(part[:evidence.crops])]
                 # Every image is a dog: the simulation measures who, not which species.
                 drafts.append(SightingDraft(
                     label="dog", p_dog=1.0, first_time=first, last_time=first + FRAGMENT_GAP / 2,
@@ -249,9 +266,11 @@ def _open_index(db, path: Path, data: EmbeddedFolder, clips: list[_Clip], kind: 
 
 
 def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
-             threshold: float | None = None, index_kind: str = "flat") -> SearchEvalResult:
+             threshold: float | None = None, index_kind: str = "flat",
+             evidence: Evidence = Evidence()) -> SearchEvalResult:
     """Run time forward through the neighbourhood in a real store under ``workdir``; the index is
-    ``index_kind`` (``index_kinds``), flat being what ``vector_index`` builds at this size."""
+    ``index_kind`` (``index_kinds``), flat being what ``vector_index`` builds at this size;
+    ``evidence`` limits the photos and crops each side is fused from."""
     threshold = scoring.threshold_for(data.model_version) if threshold is None else threshold
     db = open_db(workdir / "search_eval.db")
     owner = accounts.create_user(db, "neighbours@example.org")
@@ -261,7 +280,7 @@ def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
             "retention_days, created) VALUES (?, '', ?, ?, 1, '2025-01-01T00:00:00.000000Z', 0, 30, "
             "'2025-01-01T00:00:00.000000Z')", [(owner.id, c.lat, c.lon) for c in hood.cameras])
     camera_ids = [r[0] for r in db.execute("SELECT id FROM cameras ORDER BY id")]
-    clips = _clips(hood, data)
+    clips = _clips(hood, data, evidence)
     index = _open_index(db, workdir / "sightings.faiss", data, clips, index_kind)
 
     fences = [matching.Fence(w.last_seen, SEARCH_RADIUS_M, w.lost_at) for w in hood.walks]
@@ -280,7 +299,8 @@ def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
             if before is not None and at > before:
                 return
             walk = hood.walks[d]
-            query = QueryPhotos("dog", data.vectors[list(walk.owner_photos)], data.model_version)
+            query = QueryPhotos("dog", data.vectors[list(walk.owner_photos[:evidence.photos])],
+                                data.model_version)
             index.sync(db)
             result = matching.find_candidates(db, index, query, fences[d], threshold=threshold)
             for candidate in result.asks:
@@ -333,11 +353,11 @@ def simulate(hood: Neighbourhood, data: EmbeddedFolder, workdir: Path,
 
 
 def evaluate(data: EmbeddedFolder, seed: int = 0, threshold: float | None = None,
-             index_kind: str = "flat") -> SearchEvalResult:
+             index_kind: str = "flat", evidence: Evidence = Evidence()) -> SearchEvalResult:
     """Plan a neighbourhood from the embedded folder and simulate it in a temporary store."""
     hood = plan_neighbourhood(data.items, seed)
     with tempfile.TemporaryDirectory(prefix="search-eval-") as tmp:
-        return simulate(hood, data, Path(tmp), threshold, index_kind)
+        return simulate(hood, data, Path(tmp), threshold, index_kind, evidence)
 
 
 def _mean(runs: list[SearchEvalResult]) -> SearchEvalResult:

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from embeddings import reid_data
-from embeddings.embedder import SOURCES, Embedder
 from embeddings.camera_effects import DEGRADATIONS
+from embeddings.embedder import SOURCES, Embedder
 from embeddings.evaluate import RERANKERS, evaluate, evaluate_degraded
 from embeddings.registry import WEIGHTS_DIR as WEIGHTS
 from search_party.config import load_settings
@@ -78,7 +78,8 @@ def eval_reid(directory: Path, as_json: bool, ids_file: Path | None, rerank: str
     click.echo(f"{'model':<10} {'gallery':<9} {'queries':>7} {'rank-1':>7} {'rank-5':>7} {'mAP':>7} {'mAP drop':>8}")
     for model, view, s in rows:
         drop = "" if view == "clean" else f"{clean[model].mAP - s.mAP:>8.3f}"
-        click.echo(f"{model:<10} {view:<9} {s.queries:>7} {s.rank1:>7.3f} {s.rank5:>7.3f} {s.mAP:>7.3f} {drop}".rstrip())
+        line = f"{model:<10} {view:<9} {s.queries:>7} {s.rank1:>7.3f} {s.rank5:>7.3f} {s.mAP:>7.3f} {drop}"
+        click.echo(line.rstrip())
 
 
 @click.command(name="reid")

@@ -21,6 +21,10 @@ MAX_ZOOM = 2.0
 # A closer look is worth running only if it shows the region at least this many times larger
 # than the look at the whole frame did.
 MIN_GAIN = 1.5
+# The window is CONTEXT× the motion it was opened for, so what moved fills well under half of it;
+# a box covering most of the window is the detector reading texture blown up, not an animal (on
+# real night-IR yard footage, snow and bowls upscaled came out as a "cat" filling the window).
+MAX_FILL = 0.6
 
 
 def window(region: Box, width: int, height: int, input_side: int) -> tuple[int, int, int]:
@@ -61,7 +65,8 @@ def look_closer(detector: PetDetector, rgb: np.ndarray,
             continue
         looked.append((x0, y0, s))
         crop = rgb[y0:y0 + s, x0:x0 + s]
-        pets.extend(Detection(d.label, d.score, _shift(d.box, x0, y0)) for d in detector.predict(crop))
+        pets.extend(Detection(d.label, d.score, _shift(d.box, x0, y0)) for d in detector.predict(crop)
+                    if _area(d.box) <= MAX_FILL * s * s)
         persons.extend(_shift(b, x0, y0) for b in detector.person_boxes(crop))  # the same pass
     pets.sort(key=lambda d: -d.score)
     return pets, persons
@@ -70,6 +75,10 @@ def look_closer(detector: PetDetector, rgb: np.ndarray,
 def _inside(region: Box, win: tuple[int, int, int]) -> bool:
     x0, y0, s = win
     return region[0] >= x0 and region[1] >= y0 and region[2] <= x0 + s and region[3] <= y0 + s
+
+
+def _area(box: Box) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 def _shift(box: Box, dx: int, dy: int) -> Box:

@@ -129,7 +129,7 @@ def test_motion_boxes_follow_the_frames_rotation() -> None:
 
 
 def test_window_stays_inside_the_frame() -> None:
-    assert window((0, 0, 10, 10), 1280, 720, 416) == (0, 0, 208)
+    assert window((0, 0, 10, 10), 1280, 720, 416) == (0, 0, 208)  # 416 / MAX_ZOOM
     assert window((1270, 710, 1280, 720), 1280, 720, 416) == (1072, 512, 208)
     assert window((0, 0, 1280, 720), 1280, 720, 416) == (280, 0, 720)  # centred, at most the frame
 

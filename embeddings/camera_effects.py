@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -104,8 +105,9 @@ def _perspective_coeffs(source: list[tuple[float, float]], target: list[tuple[fl
     return list(np.linalg.solve(a, b))
 
 
-_EFFECTS = {"ir": infrared, "lowres": low_resolution, "blur": motion_blur, "jpeg": compression,
-            "overhead": overhead}
+_EFFECTS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "ir": infrared, "lowres": low_resolution, "blur": motion_blur, "jpeg": compression, "overhead": overhead,
+}
 
 
 def degrade(rgb: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:

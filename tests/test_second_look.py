@@ -19,8 +19,8 @@ from sighting_drafts import embedder, species
 from embeddings.closer_look import look_closer, window
 from embeddings.detector import PetDetector
 from embeddings.images import load_rgb
-from embeddings.reid_data import read_ids_file
 from embeddings.registry import WEIGHTS_DIR
+from embeddings.reid_data import read_ids_file
 from search_party.errors import UserError
 from search_party.ingest.options import IngestOptions
 from search_party.ingest.pipeline import process_clip

@@ -86,7 +86,7 @@ def dog_crops(data_dir: Path, split: str, per_dog: int, dogs: int | None = None)
     chosen = sorted({it.identity for it in items})[:dogs]
     if not chosen:
         raise FileNotFoundError(f"no MPDD dog of the {split} split under {folders[0]}")
-    crops = []
+    crops: list[np.ndarray] = []
     for identity in chosen:
         mine = sorted((it for it in items if it.identity == identity), key=lambda it: it.path.name)
         spread = mine[::max(1, len(mine) // per_dog)][:per_dog]  # poses from across its sequences

@@ -76,7 +76,8 @@ def test_second_look_maps_persons_back_to_the_frame_for_blurring(fixtures: Path)
     whole = np.array(det.person_boxes(rgb))
     assert len(whole)
     target = whole[np.argmax((whole[:, 2] - whole[:, 0]) * (whole[:, 3] - whole[:, 1]))]
-    _, persons = look_closer(det, rgb, [tuple(float(v) for v in target)])
+    x1, y1, x2, y2 = (float(v) for v in target)
+    _, persons = look_closer(det, rgb, [(x1, y1, x2, y2)])
     assert persons
     centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in persons]
     assert any(target[0] <= cx <= target[2] and target[1] <= cy <= target[3] for cx, cy in centres)

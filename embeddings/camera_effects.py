@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -23,16 +24,19 @@ from PIL import Image, ImageFilter
 DEGRADATIONS = ("ir", "lowres", "blur", "jpeg", "overhead")
 
 
-def infrared(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def infrared(rgb: np.ndarray, rng: np.random.Generator,
+             grain: np.random.Generator | None = None) -> np.ndarray:
     """Night infrared: grey (IR cameras record luminance only), flattened contrast with a bright
-    centre (the IR illuminator), and grainy sensor noise."""
+    centre (the IR illuminator), and grainy sensor noise.  ``grain`` draws the noise itself (default
+    ``rng``): successive frames of one camera share its look but not its grain."""
     grey = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float32)
     h, w = grey.shape
     yy, xx = np.mgrid[0:h, 0:w]
     falloff = 1.0 - 0.35 * (((yy - h / 2) / h) ** 2 + ((xx - w / 2) / w) ** 2) * 4
     contrast = rng.uniform(0.55, 0.85)
     grey = (128 + (grey - grey.mean()) * contrast) * falloff + rng.uniform(-15, 25)
-    grey += rng.normal(0, rng.uniform(4, 12), grey.shape)
+    sigma = rng.uniform(4, 12)
+    grey += (grain or rng).normal(0, sigma, grey.shape)
     return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
@@ -101,8 +105,9 @@ def _perspective_coeffs(source: list[tuple[float, float]], target: list[tuple[fl
     return list(np.linalg.solve(a, b))
 
 
-_EFFECTS = {"ir": infrared, "lowres": low_resolution, "blur": motion_blur, "jpeg": compression,
-            "overhead": overhead}
+_EFFECTS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "ir": infrared, "lowres": low_resolution, "blur": motion_blur, "jpeg": compression, "overhead": overhead,
+}
 
 
 def degrade(rgb: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:

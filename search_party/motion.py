@@ -6,6 +6,10 @@ Each frame is compared with a running average of the frames before it (so a dog 
 sits down stops counting as motion after a few samples, and a slow one still adds up).  A change
 of brightness across the whole frame (clouds, a camera's auto-exposure) is divided out first, so
 only local change counts.
+
+``changed_regions`` turns the last comparison's changed pixels into a few boxes, so ingest can take
+a second, closer look at where something moved when the detector's look at the whole frame found
+no animal (search_party.ingest.second_look).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class MotionDetector:
         self.background_rate = background_rate
         self._background: np.ndarray | None = None
         self.last_fraction = 0.0
+        # Which pixels of the last frame changed; None when it had nothing to compare with.
+        self.last_changed: np.ndarray | None = None
 
     def update(self, grey: np.ndarray) -> bool:
         """Compare ``grey`` (H×W uint8) with the background, then fold it in.  The first frame,
@@ -42,11 +48,13 @@ class MotionDetector:
         if background is None or background.shape != frame.shape:
             self._background = frame
             self.last_fraction = 1.0
+            self.last_changed = None
             return True
         # A change of exposure scales every pixel alike: undo it before comparing.
         gain = float(background.mean()) / max(float(frame.mean()), 1.0)
         diff = frame * gain - background
-        self.last_fraction = float(np.mean(np.abs(diff) > self.pixel_delta))
+        self.last_changed = np.abs(diff) > self.pixel_delta
+        self.last_fraction = float(np.mean(self.last_changed))
         background += self.background_rate * (frame - background)
         return self.last_fraction > self.threshold
 
@@ -71,3 +79,40 @@ def small_grey(frame: av.VideoFrame, width: int) -> np.ndarray:
     h, w = samples.shape[0] // 2 * 2, samples.shape[1] // 2 * 2
     s = samples[:h, :w].astype(np.uint16)
     return ((s[0::2, 0::2] + s[0::2, 1::2] + s[1::2, 0::2] + s[1::2, 1::2]) >> 2).astype(np.uint8)
+
+
+# changed_regions works on cells of CELL×CELL small-grey pixels; a cell counts when at least
+# CELL_MIN of its pixels changed, so lone noisy pixels (IR grain) never make a region.
+CELL = 4
+CELL_MIN = 2
+
+
+def changed_regions(changed: np.ndarray, limit: int) -> list[tuple[int, int, int, int]]:
+    """The ``limit`` largest groups of changed cells (8-connected) in a changed-pixel mask, each as
+    (x1, y1, x2, y2) in the mask's pixels, largest first."""
+    h, w = changed.shape
+    gh, gw = -(-h // CELL), -(-w // CELL)
+    padded = np.zeros((gh * CELL, gw * CELL), bool)
+    padded[:h, :w] = changed
+    active = padded.reshape(gh, CELL, gw, CELL).sum(axis=(1, 3)) >= CELL_MIN
+    seen = np.zeros_like(active)
+    groups: list[tuple[int, tuple[int, int, int, int]]] = []
+    for start in zip(*np.nonzero(active)):
+        if seen[start]:
+            continue
+        seen[start] = True
+        stack, cells = [start], 0
+        y1, x1, y2, x2 = start[0], start[1], start[0], start[1]
+        while stack:  # a flood fill: the grid is a few hundred cells, python is fast enough
+            y, x = stack.pop()
+            cells += 1
+            y1, x1, y2, x2 = min(y1, y), min(x1, x), max(y2, y), max(x2, x)
+            for ny in range(max(0, y - 1), min(gh, y + 2)):
+                for nx in range(max(0, x - 1), min(gw, x + 2)):
+                    if active[ny, nx] and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        stack.append((ny, nx))
+        box = (x1 * CELL, y1 * CELL, min(w, (x2 + 1) * CELL), min(h, (y2 + 1) * CELL))
+        groups.append((cells, box))
+    groups.sort(key=lambda g: -g[0])
+    return [box for _, box in groups[:limit]]

@@ -28,7 +28,8 @@ from search_party.ingest.video.decode import ClipInfo, probe_clip, upright_rgb
 from search_party.store.clip_results import ClipResult
 from search_party.vision import DETECTOR_THREADS, Models, decode_threads
 
-STAGES = ("probe", "decode", "motion", "prepare", "detect", "track", "redact", "embed", "thumbnail")
+STAGES = ("probe", "decode", "motion", "prepare", "detect", "second_look", "track", "redact", "embed",
+          "thumbnail")
 
 
 def decode_alone(path: Path) -> float:
@@ -155,12 +156,15 @@ def _table(r: dict) -> str:
               help="Re-ID model (default: SEARCH_PARTY_EMBEDDER or trained); 'imagenet' is the "
                    "frozen baseline, the same network and speed.")
 @click.option("--no-gate", is_flag=True, help="Decode every frame (the key-frame gate off): the baseline.")
+@click.option("--no-second-look", is_flag=True,
+              help="The whole-frame look only, no closer look at moving regions: the baseline.")
 def ingest(clips: tuple[Path, ...], as_json: bool, repeats: int, detector_name: str | None,
-           embedder_model: str | None, no_gate: bool) -> None:
+           embedder_model: str | None, no_gate: bool, no_second_look: bool) -> None:
     """Ingest speed for each CLIP: clip-seconds per wall-second and the ratio to decoding alone,
     with the clip's codec, size and GOP; several clips give a table over the formats."""
     settings = load_settings()
-    options = IngestOptions(decode_threads=decode_threads(settings.threads), keyframe_gate=not no_gate)
+    options = IngestOptions(decode_threads=decode_threads(settings.threads), keyframe_gate=not no_gate,
+                            second_look_regions=0 if no_second_look else IngestOptions.second_look_regions)
     for clip in clips:
         probe_clip(clip, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
     runtime = settings.vision_runtime()

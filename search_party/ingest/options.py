@@ -38,6 +38,9 @@ class IngestOptions:
     # Decode in full only the GOPs whose key frames changed, where the clip's layout allows
     # (search_party.ingest.video.keyframe_gate); off: every frame is decoded.
     keyframe_gate: bool = True
+    # Where the frame moved and the whole-frame look found no animal, look again closer at the
+    # largest moving regions, at most this many (search_party.ingest.second_look); 0: never.
+    second_look_regions: int = 2
 
     def __post_init__(self) -> None:
         positive = ("sample_fps", "detect_fps", "max_gap_seconds", "max_clip_seconds", "max_pixels",
@@ -46,6 +49,9 @@ class IngestOptions:
             if getattr(self, name) <= 0:
                 raise UserError(f"ingest setting {name} must be positive, "
                                 f"not {getattr(self, name)}")
+        if self.second_look_regions < 0:
+            raise UserError(f"second_look_regions must be 0 (off) or more, "
+                            f"not {self.second_look_regions}")
         if not 0 <= self.min_still_score <= 1:
             raise UserError(f"min_still_score is a score in [0, 1], not {self.min_still_score}")
         if not 0 <= self.motion_threshold < 1:

@@ -29,6 +29,7 @@ from embeddings.species import likely_species
 from embeddings.vectors import aggregate, unit_rows
 from search_party.community.filming_time import choose_start
 from search_party.ingest.options import IngestOptions
+from search_party.ingest.second_look import second_look
 from search_party.ingest.stage_timer import StageTimer
 from search_party.ingest.tracking import CropCandidate, Track, Tracker, box_quality, crop_quality
 from search_party.ingest.video.decode import ClipInfo, probe_clip, upright_rgb
@@ -103,7 +104,7 @@ class _ClipRun:
         duration = self.info.duration_seconds or 1.0
         for item in self.feed:
             if item.look is not None:
-                self.look(item.seconds, item.look)
+                self.look(item.seconds, item.look, item.changed)
             with self.timer("track"):
                 ended = self.tracker.expire(item.seconds)
             self.keep_animals(ended)
@@ -132,13 +133,17 @@ class _ClipRun:
                 p_dog = self.species.of_animal([c.rgb for c in track.crops], mine if same else None)
             self.animals.append(_Animal(track, mine, p_dog))
 
-    def look(self, seconds: float, look: _Look) -> None:
+    def look(self, seconds: float, look: _Look, changed: np.ndarray | None) -> None:
         with self.timer("detect"):
             pets = self.detector.predict(look.shrunk)
-            if not pets:
-                return
             persons = self.detector.person_boxes(look.shrunk)  # the same forward pass
-        self.track(seconds, look.rgb, pets, persons)
+        if not pets and self.options.second_look_regions:
+            with self.timer("second_look"):
+                pets, closer_persons = second_look(self.detector, look.rgb, changed, self.info.rotation,
+                                                   self.options.second_look_regions)
+            persons = persons + closer_persons  # every person seen, by either look, is blurred
+        if pets:
+            self.track(seconds, look.rgb, pets, persons)
 
     def track(self, seconds: float, rgb: np.ndarray, pets: list[Detection],
               persons: list[Box]) -> None:

@@ -34,10 +34,12 @@ QUEUE_FRAMES = 8  # enough to ride out one slow detector call; bounded so memory
 @dataclass
 class FeedItem:
     """A sampled frame's time; ``look`` is set when the detector must look at it
-    (``FrameSampler.wants_detector``): what ``prepare`` made of the frame for it."""
+    (``FrameSampler.wants_detector``): what ``prepare`` made of the frame for it, with the
+    motion test's changed pixels (``MotionDetector.last_changed``) for a second look."""
 
     seconds: float
     look: Any = None
+    changed: Any = None
 
 
 @dataclass
@@ -134,7 +136,7 @@ class FrameFeed:
                 continue
             with self.timer("prepare"):
                 prepared = self.prepare(timed.frame)
-            self._put(FeedItem(timed.seconds, prepared))
+            self._put(FeedItem(timed.seconds, prepared, self.motion.last_changed))
 
     def _check_corruption(self) -> None:
         counts = self.counts

@@ -101,6 +101,14 @@ def test_the_fusion_table_compares_one_view_with_all_of_them():
     assert everything["recall"] >= one["recall"]  # more views of each side never lose the dog here
 
 
+def test_the_same_visit_table_trades_split_visits_against_merged_dogs():
+    rows = search_eval.same_visit_table(fixture_dogs(), np.array([0.2, 0.4, 0.6, 0.8]))
+    below = [r.same_sequence_below for r in rows]
+    merged = [r.other_dogs_at_or_above for r in rows]
+    assert below == sorted(below) and merged == sorted(merged, reverse=True)  # a higher bar splits more, merges less
+    assert len({r.pairs for r in rows}) == 1 and min(rows[0].pairs) > 0
+
+
 def test_a_folder_it_cannot_simulate_is_refused_in_one_line(tmp_path):
     """Tried, through the console script: a folder that does not exist, and a dog with a single
     sequence (nothing to keep back as the owner's photos)."""

@@ -63,12 +63,15 @@ def _eval_table(result: search_eval.SearchEvalResult) -> str:
 @click.option("--false-ask-budget", type=click.FloatRange(0, 100), default=scoring.FALSE_ASK_BUDGET,
               show_default=True, help="With --calibrate: mean requests per search about other dogs "
               "allowed (scale it down for a folder with fewer dogs than a neighbourhood holds).")
+@click.option("--same-visit", is_flag=True,
+              help="Print, per agreement bar, the share of one dog's same-sequence crop pairs below it "
+                   "and of two dogs' pairs at or above it (how SAME_VISIT is set).")
 @click.option("--fusion", is_flag=True,
               help="Compare one owner photo and one crop per sighting with all of them (multi-query, "
                    "multi-crop fusion), at the same threshold and neighbourhood.")
 def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, ids_file: Path | None,
                 threshold: float | None, index_kind: str, calibrate: bool,
-                false_ask_budget: float, fusion: bool) -> None:
+                false_ask_budget: float, same_visit: bool, fusion: bool) -> None:
     """Lost-dog searches in a neighbourhood simulated from DIRECTORY (<identity>/<image>, optional
     labels.csv with path, identity, s): hit@1, hit@5, consent requests per search, recall."""
     _, items = read_labelled(directory, ids_file)
@@ -87,6 +90,14 @@ def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, id
                        f"{r.false_asks_per_search:>10.2f} {r.recall:>6.3f}")
         click.echo(f"lowest threshold within {false_ask_budget:g} false requests per search: "
                    f"{chosen:.3f}")
+        return
+    if same_visit:
+        bars = search_eval.same_visit_table(data, np.round(np.arange(0.2, 0.75, 0.05), 2))
+        click.echo(f"model {data.model_version}; {bars[0].pairs[0]} same-sequence pairs, "
+                   f"{bars[0].pairs[1]} pairs of two dogs; bar in use {scoring.same_visit_for(data.model_version):g}")
+        click.echo(f"{'bar':>5} {'same sequence below':>19} {'two dogs at or above':>20}")
+        for b in bars:
+            click.echo(f"{b.bar:>5.2f} {b.same_sequence_below:>19.1%} {b.other_dogs_at_or_above:>20.1%}")
         return
     if fusion:
         results = [(e.name, search_eval.evaluate(data, seed, threshold, index_kind, e)) for e in search_eval.FUSION]

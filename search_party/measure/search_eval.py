@@ -391,3 +391,28 @@ def calibrate(data: EmbeddedFolder, seeds: list[int],
             break
         chosen = float(threshold)
     return chosen, rows
+
+
+@dataclass(frozen=True)
+class SameVisitRow:
+    bar: float
+    same_sequence_below: float  # pairs of one dog's crops in one sequence the bar would split
+    other_dogs_at_or_above: float  # pairs of two dogs' crops the bar would let agree
+    pairs: tuple[int, int]  # (same-sequence pairs, other-dog pairs)
+
+
+def same_visit_table(data: EmbeddedFolder, bars: np.ndarray) -> list[SameVisitRow]:
+    """What each same-visit bar (scoring's "One candidate per dog per camera visit") does to
+    single crops: the share of one dog's same-sequence pairs below it (one visit split in two
+    requests) and of two different dogs' pairs at or above it (two dogs that could be merged)."""
+    sims = data.vectors @ data.vectors.T
+    ids = np.array([it.identity for it in data.items])
+    seqs = np.array([it.sequence for it in data.items])
+    upper = np.triu(np.ones_like(sims, dtype=bool), k=1)
+    same = upper & (ids[:, None] == ids[None, :]) & (seqs[:, None] == seqs[None, :])
+    other = upper & (ids[:, None] != ids[None, :])
+    if not same.any() or not other.any():
+        raise ValueError("need two crops of one dog in one sequence and crops of two dogs")
+    return [SameVisitRow(float(bar), float((sims[same] < bar).mean()), float((sims[other] >= bar).mean()),
+                         (int(same.sum()), int(other.sum()))) for bar in bars]
+

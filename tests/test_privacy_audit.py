@@ -79,7 +79,9 @@ def test_every_crop_handed_to_a_model_was_recorded_found_again_and_shows_no_pers
     assert count(reid, "sighting") >= count(audit.vectors, "sighting")
     assert {(i.kind, i.source) for i in reid} <= {(i.kind, i.source) for i in species}
     assert audit.person_vectors(composite=None) == 0 and audit.species_person_inputs() == 0
-    assert not any(i.pet_is_a_person for i in audit.inputs)
+    # A pet box some detector also calls a person (the pasted dog, in a composite) reached the
+    # models blurred: ingest blurs every person box of the frame before cutting crops.
+    assert all(i.sharp_share <= 0.01 for i in audit.inputs if i.pet_is_a_person)
 
 def test_a_dog_among_people_is_kept_and_the_people_around_it_are_blurred(audit):
     composites = [i for i in audit.images if i.composite]

@@ -21,11 +21,11 @@ ingest's detector missed still counts.
 
 - **person vectors**: each recorded crop is found again on its photo or on a frame of its clip
   (the pet box whose crop equals it), and measured there (``model_inputs.measure``): it shows a
-  person when its pet box is a person box (IoU >= ``SAME_OBJECT_IOU``: the detector called a
-  person a dog), or when more than ``PERSON_SHARE_LIMIT`` of it is person-box pixels beside the
-  pet that the model received sharp.  Every re-ID crop's vector is stored, so each such crop is
-  a stored person vector, composites included; a species-head crop showing a person fails the
-  audit too.  The stored box of each sighting is also checked on its frame: the frame whose crop
+  person when more than ``PERSON_SHARE_LIMIT`` of it is person pixels (of the person boxes
+  beside the pet, and of the pet box itself when that is a person box, IoU >=
+  ``SAME_OBJECT_IOU``) that the model received sharp.  Every re-ID crop's vector is stored, so
+  each such crop is a stored person vector, composites included; a species-head crop showing a
+  person fails the audit too.  The stored box of each sighting is also checked on its frame: the frame whose crop
   looks most like the stored thumbnail, confirmed by the detector giving the stored box on it;
 - **redaction**: of the person-box pixels inside each stored image, the share ingest's redaction
   blurred.  Which pixels a redaction blurs is measured by running the real ``blur_regions`` over a
@@ -690,9 +690,10 @@ def summary_lines(report: AuditReport) -> list[str]:
         f"  stored images with EXIF/XMP/ICC/comments          {report.stored_images_with_metadata} of "
         f"{report.stored_images}",
         "  crops handed to the models, recorded at the call and found again on their photo or frame",
-        "  (person px: person-box pixels beside the pet whose redaction changes them; sharp px: those",
-        "  the model received nearer the original than the redacted version; largest: sharp share of",
-        "  one crop; a crop over the limit, or whose pet box is a person, shows a person):",
+        "  (pet=person: pet box is a person box; person px: person pixels, beside the pet or of a",
+        "  pet=person box, whose redaction changes them; sharp px: those the model received nearer",
+        "  the original than the redacted version; largest: sharp share of one crop; a crop over the",
+        "  limit shows a person):",
         *_input_rows(report),
         f"  person vectors stored (re-ID crops showing a person)  {report.person_vectors(composite=None)} "
         f"of {len(reid)} (data {report.person_vectors()}, composites {report.person_vectors(composite=True)})",

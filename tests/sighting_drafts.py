@@ -56,6 +56,8 @@ def mpdd_drafts() -> dict[tuple[str, int], SightingDraft]:
     paths = [p for key in keys for p in groups[key]]
     images = [load_rgb(MPDD / p) for p in paths]
     vectors = embedder().predict(images)
+    # The species head reads ImageNet features: the embedder's own only when it is that one.
+    same_features = embedder().version == species().features.version
     drafts, start = {}, 0
     for n, key in enumerate(keys):
         count = len(groups[key])
@@ -63,7 +65,8 @@ def mpdd_drafts() -> dict[tuple[str, int], SightingDraft]:
         image = images[start]
         first = T0 + timedelta(minutes=n)
         drafts[key] = SightingDraft(
-            label="dog", p_dog=species().of_animal(images[start:start + count], features=crops),
+            label="dog", p_dog=species().of_animal(images[start:start + count],
+                                                   features=crops if same_features else None),
             first_time=first, last_time=first + timedelta(seconds=5 + count),
             box=(0.0, 0.0, float(image.shape[1]), float(image.shape[0])), score=0.9,
             thumbnail_jpeg=thumbnail_jpeg(image, []), vector=aggregate(crops),

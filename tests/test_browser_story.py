@@ -66,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: run scripts/system_packages.sh (make test does)")
     data_dir = tmp_path_factory.mktemp("story") / "data"
-    settings_for(data_dir)  # shares the exported ImageNet embedder with the other tests
+    settings_for(data_dir)  # shares the exported embedder with the other tests
     port = _free_port()
     env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(data_dir), "SEARCH_PARTY_EMBEDDER": SHIPPED_EMBEDDER,
            "SEARCH_PARTY_DETECTOR": "picodet_s_416", "TZ": "UTC"}

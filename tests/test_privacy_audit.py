@@ -129,8 +129,8 @@ def test_the_command_refuses_a_folder_without_persons_in_one_line(tmp_path):
     assert result.stderr.count("\n") == 1 and "has no persons/ folder" in result.stderr
 
 
-class _DetectorWithoutRedaction:
-    """The real detector, reporting no person: the product's redaction then has nothing to blur."""
+class _FaultyDetector:
+    """The real detector, passed through; each subclass breaks one thing on purpose."""
 
     def __init__(self, real: PetDetector) -> None:
         self.real, self.name = real, real.name
@@ -141,12 +141,19 @@ class _DetectorWithoutRedaction:
     def shrink(self, rgb):
         return self.real.shrink(rgb)
 
+    def person_boxes(self, image):
+        return self.real.person_boxes(image)
+
+
+class _DetectorWithoutRedaction(_FaultyDetector):
+    """Reports no person: the product's redaction then has nothing to blur."""
+
     def person_boxes(self, image) -> list:
         return []
 
 
-class _DetectorCallingPersonsDogs(_DetectorWithoutRedaction):
-    """The real detector, handing over each person box as a confident dog."""
+class _DetectorCallingPersonsDogs(_FaultyDetector):
+    """Hands each person box over as a confident dog too (and still reports it as a person)."""
 
     def predict(self, image):
         return [Detection("dog", 0.9, box) for box in self.real.person_boxes(image)] + self.real.predict(image)
@@ -177,11 +184,15 @@ def test_the_audit_fails_when_the_redaction_is_off(shared_data, tmp_path, capsys
 
 def test_the_audit_fails_when_a_person_crop_is_embedded(shared_data, tmp_path, capsys):
     """Tried: a person-only photo (lady.jpg) through models whose detector calls each person a
-    dog: the wizard and ingest then hand the person's crop to the models."""
+    dog: the wizard and ingest then hand the person's crop to the models.  Ingest still blurs
+    every person box before cutting, so its crops arrive blurred; the wizard keeps the pet box
+    sharp, so its crop is the person, sharp."""
     audit = _audit_with(_DetectorCallingPersonsDogs, ("lady.jpg",), shared_data, tmp_path)
     lines = summary_lines(audit)
     with capsys.disabled():
         print("\n" + "\n".join(lines[:lines.index("")]))
     assert not audit.passed
     assert any(i.pet_is_a_person for i in audit.model_inputs(SPECIES))
+    photo = [i for i in audit.model_inputs(REID) if i.kind == "report photo"]
+    assert photo and all(i.pet_is_a_person and i.shows_a_person for i in photo)
     assert audit.person_vectors() > 0

@@ -691,9 +691,9 @@ def summary_lines(report: AuditReport) -> list[str]:
         f"{report.stored_images}",
         "  crops handed to the models, recorded at the call and found again on their photo or frame",
         "  (pet=person: pet box is a person box; person px: person pixels, beside the pet or of a",
-        "  pet=person box, whose redaction changes them; sharp px: those the model received nearer",
-        "  the original than the redacted version; largest: sharp share of one crop; a crop over the",
-        "  limit shows a person):",
+        "  pet=person box, whose redaction changes them; sharp px: those the model received within",
+        "  a quarter of that change from the original; largest: sharp share of one crop; a crop over",
+        "  the limit shows a person):",
         *_input_rows(report),
         f"  person vectors stored (re-ID crops showing a person)  {report.person_vectors(composite=None)} "
         f"of {len(reid)} (data {report.person_vectors()}, composites {report.person_vectors(composite=True)})",

@@ -27,9 +27,10 @@ Rect = tuple[int, int, int, int]  # left, top, right, bottom in pixels
 
 SAME_OBJECT_IOU = 0.5  # the usual detection criterion for "the same object"
 # A crop shows a person when more than this share of it is person pixels the model received
-# sharp.  Set between what the audit measures on the data (largest 3.4 % of a crop with the
-# redaction on: a hand or coat beside the dog whose box ingest's detector drew shorter than
-# another detector's) and with it off (18 % on the same photos): a tenth of the crop.
+# sharp.  Set between what the audit measures with the redaction on (largest 3.2 % of a crop,
+# all data and composites: the astronaut's suit beside the dog, where ingest's detector drew the
+# person box shorter than another detector) and with it off (18 % on the lady composite, all of
+# its person pixels): a tenth of the crop.
 PERSON_SHARE_LIMIT = 0.1
 REID = "re-ID embedder"  # its vectors are stored (a sighting's, a report photo's)
 SPECIES = "species head"  # reads ImageNet features of each pet crop; only P(dog) is stored

@@ -87,7 +87,7 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """A fresh data folder (SQLite, spool, queue), PicoDet-S-416 and the ImageNet embedder."""
+    """A fresh data folder (SQLite, spool, queue), PicoDet-S-416 and the embedder that ships."""
     from domain_world import settings_for
 
     return settings_for(tmp_path / "data")

@@ -1,7 +1,7 @@
 """A small real neighbourhood for the domain tests: real models, real fixture dogs, real SQLite.
 
-- The models are the real pet-only detector (PicoDet-S-416) and the ImageNet EfficientNet-Lite0
-  embedder, loaded once per test process.
+- The models are the real pet-only detector (PicoDet-S-416) and the embedder that ships
+  (sighting_drafts.SHIPPED_EMBEDDER), loaded once per test process.
 - An owner's photos are real MPDD images of one dog from one sequence (only those in which the
   detector finds the dog, as the report wizard would accept); camera sightings are the same dog's
   *other* sequences, made into sighting drafts exactly as ingest makes them
@@ -20,7 +20,7 @@ from functools import cache
 from itertools import count
 from pathlib import Path
 
-from sighting_drafts import MPDD, T0, clip_result, embedder, mpdd_drafts, runtime, species
+from sighting_drafts import MPDD, SHIPPED_EMBEDDER, T0, clip_result, embedder, mpdd_drafts, runtime, species
 
 from embeddings.detector import PetDetector
 from embeddings.images import load_rgb
@@ -104,6 +104,6 @@ def image(name: str) -> bytes:
 def settings_for(data_dir: Path) -> Settings:
     """Settings for a new data folder; exported graphs stay in the session's model cache
     (SEARCH_PARTY_MODEL_CACHE, set by conftest), so nothing is exported twice."""
-    settings = load_settings(data_dir=data_dir, detector="picodet_s_416", embedder="imagenet")
+    settings = load_settings(data_dir=data_dir, detector="picodet_s_416", embedder=SHIPPED_EMBEDDER)
     settings.prepare_dirs()
     return settings

@@ -4,9 +4,9 @@ The lost dog is MPDD dog 182 (tests/fixtures): a neighbour's camera stored a sig
 from its sequence 4 (real crops, embedded and stored as ingest stores them: tests/domain_world),
 filmed an hour ago; the owner reports it lost through the real wizard route with a photo from
 *another* sequence (3), so the real search matches it and asks the neighbour, who shares it.
-Finders and shelters post other photos of the same dog (sequences 6 and 2: cosine 0.91 and 0.76
-with the owner's photo under the ImageNet embedder, above the 0.65 threshold) or of another dog
-(096: 0.40, below it).  No score is stated by hand anywhere here.
+Finders and shelters post other photos of the same dog (sequences 6 and 2: cosine 0.92 and 0.77
+with the owner's photo under the shipped, trained embedder, above its 0.55 threshold) or of another
+dog (096: 0.32, below it).  No score is stated by hand anywhere here.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from domain_world import (
     settings_for,
     store_sightings,
 )
+from sighting_drafts import SHIPPED_EMBEDDER
 
 from search_party.community import accounts, cameras, reports, standing_searches
 from search_party.errors import UserError
@@ -69,7 +70,7 @@ def world(template, tmp_path):
 
 
 def run_cli(settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(settings.data_dir), "SEARCH_PARTY_EMBEDDER": "imagenet"}
+    env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(settings.data_dir), "SEARCH_PARTY_EMBEDDER": SHIPPED_EMBEDDER}
     return subprocess.run([sys.executable, "-m", "search_party.cli", *args], capture_output=True, text=True,
                           env=env, input=stdin, timeout=120)
 

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 import pytest
 from servers import free_port, smtp_server
+from sighting_drafts import SHIPPED_EMBEDDER
 from web_helpers import PASSWORD, ROOT
 
 from search_party.community import accounts
@@ -180,7 +181,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     with smtp_server() as mail:
         env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(data_dir), "SEARCH_PARTY_SECRET_KEY": SECRET,
                "SEARCH_PARTY_TRUSTED_PROXIES": "1", "SEARCH_PARTY_PUBLIC_URL": f"https://localhost:{https_port}",
-               "SEARCH_PARTY_EMBEDDER": "imagenet", "SEARCH_PARTY_SMTP_HOST": "127.0.0.1",
+               "SEARCH_PARTY_EMBEDDER": SHIPPED_EMBEDDER, "SEARCH_PARTY_SMTP_HOST": "127.0.0.1",
                "SEARCH_PARTY_SMTP_PORT": str(mail.port), "SEARCH_PARTY_SMTP_TLS": "none"}
         env.pop("SEARCH_PARTY_SECURE_COOKIES", None)
         app_log = folder / "serve.log"

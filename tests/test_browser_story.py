@@ -33,6 +33,7 @@ from clipmaker import DogWalk, compose, fit, frame_times, mpdd_crops, video_fram
 from domain_world import settings_for
 from owner_world import CAMERA, LAST_SEEN, OWNER_PHOTO, PERSON_PHOTO
 from playwright.sync_api import expect, sync_playwright
+from sighting_drafts import SHIPPED_EMBEDDER
 from web_helpers import PASSWORD, ROOT
 
 from search_party.store.db import utcnow
@@ -65,9 +66,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: run scripts/system_packages.sh (make test does)")
     data_dir = tmp_path_factory.mktemp("story") / "data"
-    settings_for(data_dir)  # shares the exported ImageNet embedder with the other tests
+    settings_for(data_dir)  # shares the exported embedder with the other tests
     port = _free_port()
-    env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(data_dir), "SEARCH_PARTY_EMBEDDER": "imagenet",
+    env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(data_dir), "SEARCH_PARTY_EMBEDDER": SHIPPED_EMBEDDER,
            "SEARCH_PARTY_DETECTOR": "picodet_s_416", "TZ": "UTC"}
     env.pop("SEARCH_PARTY_SECRET_KEY", None)
     log = (data_dir / "serve.log").open("w")

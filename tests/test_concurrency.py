@@ -30,6 +30,7 @@ from domain_world import (
     settings_for,
     store_sightings,
 )
+from sighting_drafts import SHIPPED_EMBEDDER
 
 from search_party.community import accounts, consent, reports, standing_searches
 from search_party.config import Settings
@@ -54,7 +55,7 @@ def _clip_file(folder: Path, name: str, tag: str) -> Path:
 
 
 def _settings(data_dir: str) -> Settings:
-    return Settings(data_dir=Path(data_dir), detector="picodet_s_416", embedder="imagenet")
+    return Settings(data_dir=Path(data_dir), detector="picodet_s_416", embedder=SHIPPED_EMBEDDER)
 
 
 def _upload(data_dir: str, camera_id: int, worker: int, go, results) -> None:

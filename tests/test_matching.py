@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sighting_drafts import clip_result, embedder, mpdd_drafts
+from sighting_drafts import SHIPPED_EMBEDDER, clip_result, embedder, mpdd_drafts
 
 from embeddings.errors import ModelError
 from search_party.community import accounts, cameras
@@ -159,7 +159,7 @@ def test_an_index_of_another_model_or_an_uncalibrated_model_is_refused(store):
     fence = matching.Fence(HOME, 1_000, LAST_SEEN)
     with pytest.raises(ValueError, match="search an index of the query's model"):
         matching.find_candidates(db, other, query("131", 4), fence)
-    assert scoring.same_visit_for(embedder().version) == scoring.SAME_VISIT["imagenet"]
+    assert scoring.same_visit_for(embedder().version) == scoring.SAME_VISIT[SHIPPED_EMBEDDER]
     with pytest.raises(ModelError, match="no calibrated same-visit bar"):
         scoring.same_visit_for("lite0-newhead-0123")
     stranger = QueryPhotos("dog", query("131", 4).vectors, "lite0-newhead-0123")

@@ -10,6 +10,7 @@ import pytest
 from sighting_drafts import clip_result, embedder, mpdd_drafts, query_vector
 
 from search_party.community import accounts, cameras
+from search_party.search.scoring import threshold_for
 from search_party.store import storage, vector_index
 from search_party.store.db import open_db, write_transaction
 from search_party.store.vector_index import FLAT_LIMIT, Plan, VectorIndex, file_header
@@ -57,7 +58,9 @@ def test_the_index_is_built_from_sqlite_and_loaded_from_disk_after(world):
         np.testing.assert_array_equal(a, b)
     scores, found = loaded.search(query_vector("131", 5), 1)
     assert found[0, 0] == ids[("131", 5)]  # a crop finds its own sighting first
-    assert scores[0, 0] > 0.8
+    # 0.15 above the model's match threshold (0.745 for the trained model, threshold 0.55;
+    # 0.840 for the ImageNet one, threshold 0.65).
+    assert scores[0, 0] > threshold_for(embedder().version) + 0.15
 
 
 @pytest.mark.parametrize("damage", ["deleted", "garbage", "truncated", "one byte flipped"])

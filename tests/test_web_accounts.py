@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from servers import smtp_server
+from sighting_drafts import SHIPPED_EMBEDDER
 from web_helpers import PASSWORD, add_opted_in_camera, app_config, csrf_token, db_of, post, sign_in
 
 from search_party.community import accounts, cameras
@@ -163,7 +164,7 @@ def test_cookies_and_security_headers(app, client, settings, monkeypatch):
 
     monkeypatch.setenv("SEARCH_PARTY_SECURE_COOKIES", "1")
     monkeypatch.setenv("SEARCH_PARTY_TILE_URL", "https://{s}.tiles.example.org/{z}/{x}/{y}.png")
-    secure = create_app(app_config(load_settings(data_dir=settings.data_dir, embedder="imagenet"))).test_client()
+    secure = create_app(app_config(load_settings(data_dir=settings.data_dir, embedder=SHIPPED_EMBEDDER))).test_client()
     response = secure.get("/login")
     assert "Secure" in response.headers["Set-Cookie"]
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from domain_world import settings_for
+from sighting_drafts import SHIPPED_EMBEDDER
 from web_helpers import (
     DOG_CLIP,
     PEOPLE_CLIP,
@@ -186,7 +187,7 @@ def _get_json(url: str, token: str | None = None) -> tuple[int, dict]:
 
 def _serve(data_dir: Path, port: int, log: Path, *extra: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_PARTY_")}
-    env.update(SEARCH_PARTY_DATA_DIR=str(data_dir), SEARCH_PARTY_EMBEDDER="imagenet",
+    env.update(SEARCH_PARTY_DATA_DIR=str(data_dir), SEARCH_PARTY_EMBEDDER=SHIPPED_EMBEDDER,
                SEARCH_PARTY_DETECTOR="picodet_s_416")
     with log.open("a") as out:
         # Its own process group, so the test can end the server and its worker together.

@@ -25,7 +25,7 @@ from search_party.ingest.pipeline import process_clip
 from search_party.ingest.spool import remove_spooled
 from search_party.store import storage
 from search_party.store.db import open_db
-from search_party.vision import decode_threads, load_models
+from search_party.vision import Models, decode_threads, load_models
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,13 @@ def _reason(exc: BaseException) -> str:
 
 
 def run_clip(settings: Settings, clip_id: int, claim: str, *,
-             progress: Callable[..., None] | None = None) -> storage.Clip | None:
+             progress: Callable[..., None] | None = None,
+             models: Models | None = None) -> storage.Clip | None:
     """Process one queued clip under ``claim`` (see ``jobs.new_claim``): claim it, run the
     pipeline, store its sightings and mark it done in one transaction, or mark it failed with a
     reason.  Returns the clip as it ended, or None when there was nothing to do (the clip was not
-    queued: a duplicate task, or it was deleted by an opt-out meanwhile)."""
+    queued: a duplicate task, or it was deleted by an opt-out meanwhile).  ``models``: those the
+    settings name unless given (the privacy audit gives them wrapped, to record what they see)."""
     with open_db(settings.db_path) as db:
         clip = storage.claim_clip(db, clip_id, claim)
         if clip is None:
@@ -66,7 +68,7 @@ def run_clip(settings: Settings, clip_id: int, claim: str, *,
             if spooled is None or not spooled.is_file():
                 raise UserError("the clip's file is no longer in the spool folder (the upload was "
                                 "interrupted?); volunteer it again")
-            models = load_models(settings)
+            models = models or load_models(settings)
             options = IngestOptions(decode_threads=decode_threads(settings.threads))
             result = process_clip(spooled, start_time=clip.start_time,
                                   start_source=clip.start_source or "given", models=models,

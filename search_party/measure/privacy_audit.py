@@ -13,17 +13,20 @@ folder, database and spool, deleted afterwards), through:
 No file of the data shows a dog among people, so each person image is also run once more with a
 real dog photo pasted into it (a *composite*): the case where a stored crop and a person meet.
 
-Then everything stored is checked against the pixels it came from.  Person boxes come from
-*every* detector the project ships, not only the one ingest used, so a person that ingest's
-detector missed still counts.
+The models are given to the ingest task and the wizard wrapped (search_party.measure.model_inputs),
+so every crop handed to the re-ID embedder and to the species head is recorded at the call.  Then
+those crops and everything stored are checked against the pixels they came from.  Person boxes
+come from *every* detector the project ships, not only the one ingest used, so a person that
+ingest's detector missed still counts.
 
-- **person vectors**: a stored vector (a sighting's, a report photo's) is a person vector when
-  its pet box is a person box (IoU >= ``SAME_OBJECT_IOU``: the detector called a person a dog),
-  or when more than ``PERSON_SHARE_LIMIT`` of its embedded crop is person-box pixels outside the
-  pet box that the embedder saw unblurred (a person beside the animal: camera crops and report
-  photos are both embedded after redaction of everything outside the pet's own box).  A sighting's frame is found again
-  by decoding its clip over the sighting's time span: the frame whose crop looks most like the
-  stored thumbnail, confirmed by the detector giving the stored box on it;
+- **person vectors**: each recorded crop is found again on its photo or on a frame of its clip
+  (the pet box whose crop equals it), and measured there (``model_inputs.measure``): it shows a
+  person when more than ``PERSON_SHARE_LIMIT`` of it is person pixels (of the person boxes
+  beside the pet, and of the pet box itself when that is a person box, IoU >=
+  ``SAME_OBJECT_IOU``) that the model received sharp.  Every re-ID crop's vector is stored, so
+  each such crop is a stored person vector, composites included; a species-head crop showing a
+  person fails the audit too.  The stored box of each sighting is also checked on its frame: the frame whose crop
+  looks most like the stored thumbnail, confirmed by the detector giving the stored box on it;
 - **redaction**: of the person-box pixels inside each stored image, the share ingest's redaction
   blurred.  Which pixels a redaction blurs is measured by running the real ``blur_regions`` over a
   one-pixel checkerboard with the boxes ingest used: a blurred pixel turns grey, an untouched one
@@ -39,7 +42,7 @@ import hashlib
 import io
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -63,15 +66,25 @@ from search_party.ingest import clip_task, spool
 from search_party.ingest.options import IngestOptions
 from search_party.ingest.tracking import box_iou
 from search_party.ingest.video.decode import decode_frames, probe_clip, upright_rgb
+from search_party.measure.model_inputs import (
+    PERSON_SHARE_LIMIT,
+    REID,
+    SAME_OBJECT_IOU,
+    SPECIES,
+    Box,
+    Handed,
+    InputCheck,
+    Recording,
+    Rect,
+    box_mask,
+    crop_rect,
+    cut,
+    locate,
+)
 from search_party.store import storage
 from search_party.store.db import open_db, utcnow
 
-Box = tuple[float, float, float, float]
-Rect = tuple[int, int, int, int]  # left, top, right, bottom in pixels
-
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff")
-SAME_OBJECT_IOU = 0.5  # the usual detection criterion for "the same object"
-PERSON_SHARE_LIMIT = 0.2  # "more than a little": a fifth of the embedded crop
 VISIBLE_PERSON_BLURRED = 0.5  # a person found on a stored image less blurred than this is visible
 FRAME_MATCH_IOU = 0.9  # the re-found frame's pet box must be (almost) the stored box
 FRAME_CANDIDATES = 4  # frames whose crop looks most like the thumbnail, tried with the detector
@@ -138,15 +151,14 @@ class PixelTally:
 
 @dataclass
 class VectorCheck:
-    """One stored vector and its stored image against the person boxes on its own frame or
-    photo; the measures are None when the frame could not be found again."""
+    """One stored vector's box and its stored image against the person boxes on its own frame
+    or photo; the measures are None when the frame could not be found again."""
 
     kind: str  # 'sighting' | 'report photo'
     source: str
     composite: bool
     label: str
-    person_iou: float | None = None  # the pet box against the best-overlapping person box
-    person_share: float | None = None  # sharp person-box pixels beside the pet / embedded crop
+    person_iou: float | None = None  # the stored pet box against the best-overlapping person box
     visible_persons: int = 0  # persons found on the stored image outside the blurred regions
     redaction: PixelTally = field(default_factory=PixelTally)  # in the stored image
 
@@ -158,10 +170,6 @@ class VectorCheck:
     def pet_is_a_person(self) -> bool:
         return self.person_iou is not None and self.person_iou >= SAME_OBJECT_IOU
 
-    @property
-    def person_vector(self) -> bool:
-        return self.pet_is_a_person or (self.person_share is not None and self.person_share > PERSON_SHARE_LIMIT)
-
 
 @dataclass
 class AuditReport:
@@ -170,6 +178,7 @@ class AuditReport:
     images: list[ImageOutcome] = field(default_factory=list)
     clips: list[ClipOutcome] = field(default_factory=list)
     vectors: list[VectorCheck] = field(default_factory=list)
+    inputs: list[InputCheck] = field(default_factory=list)  # every crop handed to a model
     person_data_redaction: PixelTally = field(default_factory=PixelTally)
     stored_images: int = 0
     stored_images_with_metadata: int = 0
@@ -185,9 +194,20 @@ class AuditReport:
     def person_images_refused(self) -> int:
         return sum(i.person_only and i.refused for i in self.images)
 
+    def model_inputs(self, model: str, composite: bool | None = None) -> list[InputCheck]:
+        return [i for i in self.inputs if i.model == model and (composite is None or i.composite == composite)]
+
     def person_vectors(self, composite: bool | None = False) -> int:
-        """Person vectors stored from the data (default), the composites, or both (None)."""
-        return sum(v.person_vector for v in self._vectors(composite))
+        """Re-ID crops showing a person (each one's vector is stored), from the data (default),
+        the composites, or both (None)."""
+        return sum(i.shows_a_person for i in self.model_inputs(REID, composite))
+
+    def species_person_inputs(self) -> int:
+        return sum(i.shows_a_person for i in self.model_inputs(SPECIES))
+
+    @property
+    def unlocated_inputs(self) -> int:
+        return sum(not i.located for i in self.inputs)
 
     def pets_that_are_persons(self) -> int:
         return sum(v.pet_is_a_person for v in self.vectors)
@@ -213,11 +233,14 @@ class AuditReport:
 
     @property
     def passed(self) -> bool:
-        """Invariant 1 on the data: every person-only photo refused, no person vector stored,
-        no pet box that is a person (composites included), every vector checked, no person left
-        visible on a stored image, no metadata kept."""
-        return (self.person_images_refused == self.person_images and self.person_vectors() == 0
+        """Invariant 1 on the data: every person-only photo refused, no crop handed to a model
+        showing a person (so no person vector stored; composites included), no stored pet box
+        that is a person, every vector and every handed crop checked, no person left visible on a
+        stored image, no metadata kept."""
+        return (self.person_images_refused == self.person_images
+                and self.person_vectors(composite=None) == 0 and self.species_person_inputs() == 0
                 and self.pets_that_are_persons() == 0 and self.unverified_vectors == 0
+                and self.unlocated_inputs == 0
                 and self.visible_persons == 0 and self.stored_images_with_metadata == 0)
 
     def as_dict(self) -> dict:
@@ -228,7 +251,9 @@ class AuditReport:
             "person_vectors_stored": self.person_vectors(),
             "composite_person_vectors": self.person_vectors(composite=True),
             "pets_that_are_persons": self.pets_that_are_persons(),
+            "species_inputs_showing_a_person": self.species_person_inputs(),
             "vectors_checked": len(self.vectors), "unverified_vectors": self.unverified_vectors,
+            "model_inputs_checked": len(self.inputs), "unlocated_model_inputs": self.unlocated_inputs,
             "same_object_iou": SAME_OBJECT_IOU, "person_share_limit": PERSON_SHARE_LIMIT,
             "visible_persons_on_stored_images": self.visible_persons,
             "sightings_from_person_only_sources": self.sightings_from_person_only_sources,
@@ -238,7 +263,9 @@ class AuditReport:
             "stored_images": self.stored_images,
             "stored_images_with_metadata": self.stored_images_with_metadata,
             "images": [asdict(i) for i in self.images], "clips": [asdict(c) for c in self.clips],
-            "vectors": [{**asdict(v), "person_vector": v.person_vector} for v in self.vectors],
+            "vectors": [{**asdict(v), "pet_is_a_person": v.pet_is_a_person} for v in self.vectors],
+            "model_inputs": [{**asdict(i), "sharp_share": i.sharp_share, "shows_a_person": i.shows_a_person}
+                             for i in self.inputs],
         }
 
 
@@ -280,17 +307,6 @@ def audit_sources(data_dir: Path, *, fixture_dir: Path | None = FIXTURE_DIR,
 # ---------------------------------------------------------------- pixels and boxes
 
 
-def _box_mask(shape: tuple[int, int], boxes: Iterable[Box]) -> np.ndarray:
-    """The union of boxes as a boolean H×W mask (a pixel counts when its centre is inside)."""
-    height, width = shape
-    mask = np.zeros((height, width), bool)
-    for x1, y1, x2, y2 in boxes:
-        left, top = max(0, int(np.ceil(x1 - 0.5))), max(0, int(np.ceil(y1 - 0.5)))
-        right, bottom = min(width, int(np.ceil(x2 - 0.5))), min(height, int(np.ceil(y2 - 0.5)))
-        mask[top:bottom, left:right] = True
-    return mask
-
-
 def blurred_mask(shape: tuple[int, int], person_boxes: Sequence[Box]) -> np.ndarray:
     """Which pixels the real redaction blurs for these boxes: ``blur_regions`` run over a
     one-pixel checkerboard turns every blurred pixel grey and leaves the rest black or white."""
@@ -299,20 +315,6 @@ def blurred_mask(shape: tuple[int, int], person_boxes: Sequence[Box]) -> np.ndar
     board = np.repeat(checker[:, :, None], 3, axis=2)
     changed = np.abs(blur_regions(board, person_boxes).astype(np.int16) - board).max(axis=2)
     return changed > 32
-
-
-def crop_rect(shape: tuple[int, int], box: Box, margin: float) -> Rect:
-    """The rectangle ``embeddings.embedder.crop_box`` cuts, read off coordinate grids cut by it,
-    so the audit measures the very crop that ingest and the report wizard make."""
-    height, width = shape
-    xs = crop_box(np.broadcast_to(np.arange(width)[None, :, None], (height, width, 1)), box, margin)
-    ys = crop_box(np.broadcast_to(np.arange(height)[:, None, None], (height, width, 1)), box, margin)
-    return int(xs[0, 0, 0]), int(ys[0, 0, 0]), int(xs[0, -1, 0]) + 1, int(ys[-1, 0, 0]) + 1
-
-
-def _cut(mask: np.ndarray, rect: Rect) -> np.ndarray:
-    left, top, right, bottom = rect
-    return mask[top:bottom, left:right]
 
 
 def has_metadata(jpeg: bytes) -> bool:
@@ -324,39 +326,36 @@ def has_metadata(jpeg: bytes) -> bool:
 
 
 class _Eyes:
-    """Ingest's detector, for the boxes ingest itself used, and every detector the project ships,
-    for the person boxes the audit measures against."""
+    """Ingest's detector, for the boxes ingest itself used, and every detector the project ships
+    (loaded here, whatever the audited models are), for the person boxes the audit measures
+    against."""
 
     def __init__(self, ingest_detector: PetDetector, runtime: Runtime) -> None:
         self.ingest = ingest_detector
-        self.reference = [ingest_detector] + [PetDetector.load(name, runtime) for name in DETECTORS
-                                              if name != ingest_detector.name]
+        self.reference = [PetDetector.cached(name, runtime) for name in DETECTORS]
 
     def persons(self, rgb: np.ndarray) -> list[Box]:
         return [box for detector in self.reference for box in detector.person_boxes(rgb)]
 
     def tally(self, rgb: np.ndarray) -> PixelTally:
         """Person-box pixels of a whole frame, and how many ingest's redaction blurs."""
-        people = _box_mask(rgb.shape[:2], self.persons(rgb))
+        people = box_mask(rgb.shape[:2], self.persons(rgb))
         blurred = blurred_mask(rgb.shape[:2], self.ingest.person_boxes(rgb))
         return PixelTally(int(people.sum()), int((people & blurred).sum()))
 
-    def check(self, check: VectorCheck, rgb: np.ndarray, pet_box: Box, embedded: Rect, shown: Rect,
+    def check(self, check: VectorCheck, rgb: np.ndarray, pet_box: Box, shown: Rect,
               stored_jpeg: bytes) -> None:
-        """Fill in ``check`` for a vector embedded from the ``embedded`` crop of ``rgb`` (after
-        ingest's redaction) and an image stored from its ``shown`` crop."""
+        """Fill in ``check`` for a vector stored with ``pet_box`` of ``rgb`` and an image stored
+        from its ``shown`` crop."""
         shape = rgb.shape[:2]
         persons = self.persons(rgb)
-        people = _box_mask(shape, persons)
+        people = box_mask(shape, persons)
         blurred = blurred_mask(shape, self.ingest.person_boxes(rgb))
-        # Person pixels beside the pet that the embedder saw sharp.
-        seen = people & ~_box_mask(shape, [pet_box]) & ~blurred
         check.person_iou = max((box_iou(pet_box, p) for p in persons), default=0.0)
-        check.person_share = float(_cut(seen, embedded).mean())
-        check.redaction = PixelTally(int(_cut(people, shown).sum()), int(_cut(people & blurred, shown).sum()))
+        check.redaction = PixelTally(int(cut(people, shown).sum()), int(cut(people & blurred, shown).sum()))
         left, top = shown[:2]
         pet_in_shown = (pet_box[0] - left, pet_box[1] - top, pet_box[2] - left, pet_box[3] - top)
-        check.visible_persons = self._visible_persons(stored_jpeg, _cut(blurred, shown), pet_in_shown)
+        check.visible_persons = self._visible_persons(stored_jpeg, cut(blurred, shown), pet_in_shown)
 
     def _visible_persons(self, stored_jpeg: bytes, blurred: np.ndarray, pet_box: Box) -> int:
         """Persons any detector finds on the stored image that lie mostly outside the regions
@@ -371,7 +370,7 @@ class _Eyes:
                 found = (x1 * scale_x, y1 * scale_y, x2 * scale_x, y2 * scale_y)
                 if box_iou(found, pet_box) >= SAME_OBJECT_IOU:
                     continue
-                region = _cut(blurred, (int(found[0]), int(found[1]), int(np.ceil(found[2])),
+                region = cut(blurred, (int(found[0]), int(found[1]), int(np.ceil(found[2])),
                                         int(np.ceil(found[3]))))
                 if region.size and region.mean() < VISIBLE_PERSON_BLURRED:
                     visible += 1
@@ -418,9 +417,10 @@ def still_clip(image: Path, out: Path) -> Path:
 
 
 class _Scratch:
-    """A throw-away Search Party instance: data folder, database, one opted-in camera."""
+    """A throw-away Search Party instance: data folder, database, one opted-in camera, and the
+    models (``models``, default those the settings name) recorded at every embedding call."""
 
-    def __init__(self, settings: Settings, work: Path) -> None:
+    def __init__(self, settings: Settings, work: Path, models: vision.Models | None) -> None:
         self.settings = settings.moved_to(work / "data")
         self.settings.prepare_dirs()
         self.db = open_db(self.settings.db_path)
@@ -428,7 +428,8 @@ class _Scratch:
         camera = cameras.register_camera(self.db, owner.id, lat=AUDIT_PLACE[0], lon=AUDIT_PLACE[1],
                                          name="audit")
         self.camera_id = cameras.opt_in(self.db, camera.id, owner.id).id
-        self.models = vision.load_models(self.settings)
+        self.recording = Recording(models or vision.load_models(self.settings))
+        self.models = self.recording.models
         self.clip_sources: dict[int, tuple[Path, str]] = {}
         self.reporters = 0
 
@@ -446,7 +447,8 @@ class _Scratch:
         submission = spool.register_clip(self.settings, self.db, clip, self.camera_id, start)
         self.clip_sources[submission.clip.id] = (clip, name)
         if submission.needs_processing:
-            clip_task.run_clip(self.settings, submission.clip.id, f"audit:{submission.clip.id}")
+            clip_task.run_clip(self.settings, submission.clip.id, f"audit:{submission.clip.id}",
+                               models=self.models)
         return storage.get_clip(self.db, submission.clip.id)
 
 
@@ -507,8 +509,7 @@ def _check_sightings(scratch: _Scratch, eyes: _Eyes, composites: set[Path], repo
                               (sighting.last_time - clip.start_time).total_seconds(), sighting.box,
                               thumbnail, eyes.ingest)
             if rgb is not None:
-                rect = crop_rect(rgb.shape[:2], sighting.box, margin)  # embedded and shown alike
-                eyes.check(check, rgb, sighting.box, rect, rect, thumbnail)
+                eyes.check(check, rgb, sighting.box, crop_rect(rgb.shape[:2], sighting.box, margin), thumbnail)
             report.vectors.append(check)
 
 
@@ -520,9 +521,59 @@ def _check_report_photos(scratch: _Scratch, eyes: _Eyes, photos: dict[int, tuple
         path, source = photos[report_id]
         rgb = load_rgb(path)
         check = VectorCheck("report photo", source.name, source.dog is not None, label)
-        eyes.check(check, rgb, box, crop_rect(rgb.shape[:2], box, CROP_MARGIN),
-                   crop_rect(rgb.shape[:2], box, reports.PHOTO_MARGIN), image)
+        eyes.check(check, rgb, box, crop_rect(rgb.shape[:2], box, reports.PHOTO_MARGIN), image)
         report.vectors.append(check)
+
+
+@dataclass
+class _Handover:
+    """The crops the models were handed while one source went through the wizard ('report
+    photo', ``path`` the photo) or ingest ('sighting', ``path`` the clip)."""
+
+    kind: str
+    source: Source
+    path: Path
+    crops: list[Handed]
+    clip_id: int | None = None
+
+
+def _sighting_frames(scratch: _Scratch, clip_id: int, clip_path: Path) -> Iterator[np.ndarray]:
+    """The clip's frames over its sightings' time spans (every embedded crop is a sighting's)."""
+    clip = storage.get_clip(scratch.db, clip_id)
+    if clip.start_time is None:
+        return
+    spans = [((s.first_time - clip.start_time).total_seconds(), (s.last_time - clip.start_time).total_seconds())
+             for s in storage.list_sightings(scratch.db, clip_id=clip_id)]
+    info = probe_clip(clip_path)
+    for timed in decode_frames(info):
+        if any(first - 1e-3 <= timed.seconds <= last + 1e-3 for first, last in spans):
+            yield upright_rgb(timed.frame, info.rotation)
+
+
+def _check_model_inputs(scratch: _Scratch, eyes: _Eyes, handovers: Iterable[_Handover],
+                        report: AuditReport) -> None:
+    """Every recorded crop found again on its photo or frame and measured there."""
+    detector = scratch.models.detector
+
+    def photo_boxes(rgb: np.ndarray) -> tuple[list[Box], list[Box]]:
+        return [p.box for p in detector.predict(rgb)], detector.person_boxes(rgb)
+
+    def frame_boxes(rgb: np.ndarray) -> tuple[list[Box], list[Box]]:
+        # Ingest runs the detector on the frame shrunk in its feed's thread: the same boxes.
+        shrunk = detector.shrink(rgb)
+        return [p.box for p in detector.predict(shrunk)], detector.person_boxes(shrunk)
+
+    for handover in handovers:
+        pending = [(InputCheck(h.model, handover.kind, handover.source.name, handover.source.dog is not None,
+                               h.crop.shape[0] * h.crop.shape[1]), h.crop) for h in handover.crops]
+        if not pending:
+            continue
+        if handover.clip_id is None:
+            locate(pending, [load_rgb(handover.path)], photo_boxes, CROP_MARGIN, eyes.persons)
+        else:
+            locate(pending, _sighting_frames(scratch, handover.clip_id, handover.path), frame_boxes,
+                   IngestOptions().crop_margin, eyes.persons)
+        report.inputs.extend(check for check, _ in pending)
 
 
 def _person_data_redaction(sources: Iterable[Source], eyes: _Eyes) -> PixelTally:
@@ -542,15 +593,18 @@ def _person_data_redaction(sources: Iterable[Source], eyes: _Eyes) -> PixelTally
 
 
 def run_audit(sources: Sequence[Source], settings: Settings, *, now: datetime | None = None,
-              work_dir: Path | None = None) -> AuditReport:
+              work_dir: Path | None = None, models: vision.Models | None = None) -> AuditReport:
     """Run ``sources`` through a scratch instance built from ``settings`` (detector, embedder,
-    model cache) and count what the module docstring lists.  The scratch folder is deleted."""
+    model cache) and count what the module docstring lists.  ``models``: the models audited,
+    when not those the settings name (the audit's own test gives it models that fail on purpose).
+    The scratch folder is deleted."""
     now = now or utcnow()
     work = Path(tempfile.mkdtemp(prefix="privacy-audit-", dir=work_dir))
     try:
-        scratch = _Scratch(settings, work)
+        scratch = _Scratch(settings, work, models)
         eyes = _Eyes(scratch.models.detector, scratch.settings.vision_runtime())
-        report = AuditReport(detector=settings.detector, embedder=scratch.models.embedder.version)
+        report = AuditReport(detector=scratch.models.detector.name, embedder=scratch.models.embedder.version)
+        handovers: list[_Handover] = []
         photos: dict[int, tuple[Path, Source]] = {}
         composites: set[Path] = set()
         start = now.replace(microsecond=0) - timedelta(hours=1)
@@ -565,17 +619,20 @@ def run_audit(sources: Sequence[Source], settings: Settings, *, now: datetime | 
                 report.images.append(outcome)
                 if report_id is not None:
                     photos[report_id] = (path, source)
+                handovers.append(_Handover("report photo", source, path, scratch.recording.take()))
                 clip_path = still_clip(path, made / f"{number:03d}-{path.stem}.mp4")
             else:
                 clip_path = path
             if source.dog is not None:
                 composites.add(clip_path)
             clip = scratch.ingest(clip_path, source.name, start + timedelta(minutes=number))
+            handovers.append(_Handover("sighting", source, clip_path, scratch.recording.take(), clip.id))
             report.clips.append(ClipOutcome(source.name, source.kind, source.person_only,
                                             source.dog is not None, clip.status,
                                             clip.sightings_count or 0, clip.reason))
         _check_sightings(scratch, eyes, composites, report)
         _check_report_photos(scratch, eyes, photos, report)
+        _check_model_inputs(scratch, eyes, handovers, report)
         stored = ([r[0] for r in scratch.db.execute("SELECT thumbnail FROM sightings")]
                   + [r[0] for r in scratch.db.execute("SELECT image FROM report_photos")])
         report.stored_images = len(stored)
@@ -597,24 +654,33 @@ def _share(tally: PixelTally) -> str:
     return f"{tally.share:.1%} ({tally.blurred:,} of {tally.person_pixels:,} pixels)"
 
 
-def _largest(vectors: list[VectorCheck], kind: str) -> str:
-    shares = [v.person_share for v in vectors if v.kind == kind and v.person_share is not None]
-    return f"{max(shares):.0%}" if shares else "none"
+def _input_rows(report: AuditReport) -> list[str]:
+    """One row per model and origin (the data, the composites) of the crops it was handed."""
+    rows = [f"    {'model':<15} {'from':<11} {'crops':>5} {'found':>5} {'pet=person':>10} "
+            f"{'person px':>10} {'sharp px':>9} {'largest':>8} {'> ' + format(PERSON_SHARE_LIMIT, '.0%'):>5}"]
+    for model in (REID, SPECIES):
+        for composite in (False, True):
+            checks = report.model_inputs(model, composite)
+            largest = max((c.sharp_share for c in checks), default=0.0)
+            rows.append(f"    {model:<15} {'composites' if composite else 'data':<11} {len(checks):>5} "
+                        f"{sum(c.located for c in checks):>5} {sum(c.pet_is_a_person for c in checks):>10} "
+                        f"{sum(c.person_pixels for c in checks):>10,} "
+                        f"{sum(c.sharp_person_pixels for c in checks):>9,} {largest:>8.2%} "
+                        f"{sum(c.shows_a_person for c in checks):>5}")
+    return rows
 
 
 def summary_lines(report: AuditReport) -> list[str]:
-    """The audit as a few lines a person reads, then one line per file."""
-    data = report._vectors(False)
-    composite = report._vectors(True)
+    """The audit as a few lines a person reads (up to the first blank line), then one line per
+    file."""
+    reid = report.model_inputs(REID)
     lines = [
         f"privacy audit (detector {report.detector}, embedder {report.embedder}; person boxes from "
         f"{', '.join(DETECTORS)})",
         f"  person-only images refused by the report wizard  {report.person_images_refused} of "
         f"{report.person_images}",
-        f"  person vectors stored                             {report.person_vectors()} of "
-        f"{len(data)} vectors stored from the data",
         f"  sightings stored from person-only sources         {report.sightings_from_person_only_sources}",
-        f"  pet boxes that are a person (IoU >= {SAME_OBJECT_IOU})          "
+        f"  stored pet boxes that are a person (IoU >= {SAME_OBJECT_IOU})   "
         f"{report.pets_that_are_persons()} of {len(report.vectors)} (composites included)",
         f"  vectors whose frame was not found again           {report.unverified_vectors}",
         f"  person-box pixels blurred in stored images        {_share(report.stored_redaction)}",
@@ -623,10 +689,17 @@ def summary_lines(report: AuditReport) -> list[str]:
         " (whole frames, as if each were stored)",
         f"  stored images with EXIF/XMP/ICC/comments          {report.stored_images_with_metadata} of "
         f"{report.stored_images}",
-        f"  dog among people (composites): embedded crops more than {PERSON_SHARE_LIMIT:.0%} sharp "
-        f"person beside the dog: {report.person_vectors(composite=True)} of {len(composite)} "
-        f"(largest: camera crops {_largest(composite, 'sighting')}, report photos "
-        f"{_largest(composite, 'report photo')})",
+        "  crops handed to the models, recorded at the call and found again on their photo or frame",
+        "  (pet=person: pet box is a person box; person px: person pixels, beside the pet or of a",
+        "  pet=person box, whose redaction changes them; sharp px: those the model received within",
+        "  a quarter of that change from the original; largest: sharp share of one crop; a crop over",
+        "  the limit shows a person):",
+        *_input_rows(report),
+        f"  person vectors stored (re-ID crops showing a person)  {report.person_vectors(composite=None)} "
+        f"of {len(reid)} (data {report.person_vectors()}, composites {report.person_vectors(composite=True)})",
+        f"  species-head crops showing a person                   {report.species_person_inputs()} "
+        f"of {len(report.model_inputs(SPECIES))}",
+        f"  handed crops not found again                          {report.unlocated_inputs}",
         f"  verdict: {'PASS' if report.passed else 'FAIL'}",
         "",
         "report wizard (tried as a dog, then as a cat):",

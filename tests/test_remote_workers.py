@@ -20,13 +20,13 @@ import sys
 from pathlib import Path
 
 from domain_world import settings_for
-from servers import redis_server
 from short_clips import dog_clip
 from test_jobs import clip_rows, opted_in_camera, stop_worker, wait_for, worker_env
 from web_helpers import LiveServer, app_config
 
 from search_party.config import Settings
 from search_party.ingest import jobs, spool, worker_tokens
+from search_party.measure.local_redis import local_redis
 from search_party.store import storage
 from search_party.store.db import open_db
 from web import create_app
@@ -52,7 +52,7 @@ def start_remote(url: str, env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def test_three_remote_workers_one_killed_mid_clip_store_every_clip_exactly_once(tmp_path):
-    with redis_server() as redis_url:
+    with local_redis() as redis_url:
         server = settings_for(tmp_path / "server").model_copy(update={
             "redis_url": redis_url, "worker_lease_seconds": LEASE_SECONDS, "upkeep_seconds": 1})
         db = open_db(server.db_path)

@@ -41,7 +41,7 @@ class LazyGroup(click.Group):
 
 
 bench = LazyGroup("bench", help="Speed measured on real data, with the baseline beside it.", lazy={
-    "vision": "bench:vision", "ingest": "bench_ingest:ingest", "load": "bench_load:load",
+    "vision": "bench:vision", "ingest": "bench_ingest:ingest", "load": "bench_load:load", "scale": "bench_scale:scale",
     "search": "search_tools:bench_search"})
 evaluate = LazyGroup("eval", help="Accuracy measured on real labelled data.", lazy={
     "reid": "reid:eval_reid", "search": "search_tools:eval_search", "species": "species:eval_species"})

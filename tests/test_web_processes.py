@@ -1,6 +1,7 @@
 """Several web processes (`search-party serve --processes 2`) behind one address, with a real
 redis-server: both processes answer, a session (and its CSRF token) made by one is good in the
-other, and the sign-in rate limit counts across them (in Redis, not per process)."""
+other, and the sign-in rate limit counts across them (in Redis, not per process).  And Redis
+away loses no upload: the clip is kept in SQLite and queued once Redis is back."""
 
 from __future__ import annotations
 
@@ -17,11 +18,16 @@ from pathlib import Path
 import pytest
 import redis
 from domain_world import settings_for
+from short_clips import dog_clip
 from test_jobs import worker_env
+from web_helpers import app_config, upload_via_api
 
-from search_party.community import accounts
+from search_party.community import accounts, camera_tokens, cameras
+from search_party.ingest import jobs
 from search_party.measure.local_redis import free_port, local_redis
+from search_party.store import storage
 from search_party.store.db import open_db
+from web import create_app
 from web.extensions import SIGN_IN_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,3 +113,26 @@ def _up(base: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_an_upload_while_redis_is_down_is_kept_and_queued_once_it_is_back(tmp_path):
+    """Tried: uploading a real clip with an upload token while nothing listens at the Redis
+    address (the queue and the rate-limit counts both unreachable)."""
+    away = f"redis://127.0.0.1:{free_port()}/0"
+    settings = settings_for(tmp_path / "data").model_copy(update={"redis_url": away})
+    app = create_app(app_config(settings, ENQUEUE_CLIPS=True, RATELIMIT_ENABLED=True))
+    with open_db(settings.db_path) as db:
+        owner = accounts.create_user(db, "neighbour@example.org")
+        camera = cameras.opt_in(db, cameras.register_camera(db, owner.id, lat=51.5, lon=-0.12).id, owner.id)
+        _, token = camera_tokens.create_token(db, camera.id, owner.id)
+    reply = upload_via_api(app.test_client(), camera.id, dog_clip(tmp_path / "porch.mp4"),
+                           Authorization=f"Bearer {token}")
+    assert reply.status_code == 201, reply.get_data(as_text=True)
+    with open_db(settings.db_path) as db:
+        (clip,) = storage.list_clips(db)
+        assert clip.status == "queued"  # kept in SQLite, the source of truth
+        with local_redis() as redis_url:  # Redis is back (empty): the upkeep's recovery enqueues it
+            back = settings.model_copy(update={"redis_url": redis_url})
+            queue = jobs.make_queue(back)
+            assert jobs.recover(back, db, queue).enqueued == [clip.id]
+            assert queue.pending_clip_ids() == {clip.id}

@@ -192,8 +192,8 @@ class RemoteWorker:
             with _Heartbeat(self.client, clip_id, claim, max(1.0, job["lease_seconds"] / 3)) as beat:
                 try:
                     self.client.download(clip_id, claim, target, job["sha256"])
-                    started = job["start_time"] and datetime.fromisoformat(job["start_time"])
-                    result = process_clip(target, start_time=started or None,
+                    start = datetime.fromisoformat(job["start_time"]) if job["start_time"] else None
+                    result = process_clip(target, start_time=start,
                                           start_source=job["start_source"] or "given",
                                           models=vision.load_models(self.settings),
                                           options=IngestOptions(decode_threads=vision.decode_threads(

@@ -2,9 +2,10 @@
 is its one client; search_party.ingest.remote_intake does the work).
 
 Only ``Authorization: Bearer <worker token>`` (search-party worker-token add) is accepted: a
-camera's upload token, a signed-in session or no credential at all gets 401, whatever the route.
-No CSRF (a browser never sends a bearer token by itself) and no rate limit (the operator's own
-machines; a revoked token stops at once).  Errors are JSON; 409 means "this clip is not yours
+camera's upload token, a signed-in session or no credential at all gets 401, whatever the route
+(a write without a bearer token first meets the app's CSRF check, as everywhere: 400).  No CSRF
+token with a bearer token (a browser never sends one by itself), and no rate limit (the
+operator's own machines; a revoked token stops at once).  Errors are JSON; 409 means "this clip is not yours
 (any more)": the worker drops it.
 
     GET  /internal/v1/models                 the embedder a worker must run
@@ -35,6 +36,8 @@ csrf.exempt(bp)  # bearer tokens only: see authenticate
 @bp.before_request
 def authenticate() -> Any:
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()  # a browser's write meets the app's usual CSRF refusal first, then the 401
     token_id = worker_tokens.token_for_secret(get_db(), secret.strip()) if scheme.lower() == "bearer" else None
     if token_id is None:
         return respond(401, "this API takes only an active worker token (search-party worker-token add)")

@@ -200,6 +200,13 @@ class Settings(BaseSettings):
     redis_url: Annotated[str | None, AfterValidator(_redis_url)] = Field(
         None, description="huey on Redis instead of SQLite")
     max_attempts: WholeNumber = Field(3, description="times a clip may stop its worker before it is failed")
+    worker_lease_seconds: WholeNumber = Field(
+        60, description="a remote worker's claim on a clip lasts this long unless renewed (it renews "
+                        "every third of it); a silent worker's clip goes back to the queue")
+    upkeep_seconds: WholeNumber = Field(
+        60, description="how often the server's worker recovers clips, syncs the index and runs retention")
+    worker_token: SecretStr | None = Field(
+        None, description="a remote worker's token for the server's internal API (search-party worker-token add)")
     # -- the web app
     secret_key: Annotated[SecretStr | None, AfterValidator(_secret_key)] = Field(
         None, description="signs sessions and CSRF tokens; required unless the run is local")

@@ -1,5 +1,6 @@
 """Real servers a test starts on 127.0.0.1 and stops: a free port, an SMTP server that keeps what
-it receives (aiosmtpd), and a process's output read while it runs."""
+it receives (aiosmtpd), and a process's output read while it runs.  (A redis-server:
+search_party.measure.local_redis, shared with `search-party bench scale`.)"""
 
 from __future__ import annotations
 
@@ -49,3 +50,4 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
     finally:
         controller.stop()
+

@@ -19,7 +19,7 @@ MAY_IMPORT = {
     "store": set(),
     "search": {"store"},
     "community": {"search", "store"},
-    "ingest": {"community", "search", "store"},
+    "ingest": {"community", "search", "store", "agent"},  # agent: the HTTP client a remote worker reuses
     "measure": {"ingest", "community", "search", "store", "cli"},
     "cli": {"ingest", "community", "search", "store", "measure", "agent"},
     "agent": set(),

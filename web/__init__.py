@@ -15,6 +15,7 @@ the extensions (web/extensions.py: CSRF, sign-in, rate limits), the request's da
     flyer      /reports/<id>/flyer       printable flyer
     shelter    /shelter    shelter sign-up, dashboard, bulk intakes; /api/shelter
     admin      /admin      shelter approval; /api/admin
+    internal   /internal/v1/...  remote ingest workers only (worker token)
 
 A new area is a module with ``bp = Blueprint(...)`` added to BLUEPRINTS below, templates under
 web/templates/<area>/ extending base.html, and scripts as static files (the CSP forbids inline
@@ -34,7 +35,7 @@ from search_party.config import load_settings
 
 # Module names under web/ whose ``bp`` is registered, in order.  Areas built later append here.
 BLUEPRINTS = ["home", "accounts", "neighbour", "media", "api",
-              "owner", "found", "relay", "flyer", "shelter", "admin"]
+              "owner", "found", "relay", "flyer", "shelter", "admin", "internal"]
 
 
 def _content_security_policy(tile_url: str | None) -> str:

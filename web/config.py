@@ -64,7 +64,10 @@ def web_config(settings: Settings, *, testing: bool = False, dev: bool = False) 
         "TILE_URL": settings.tile_url,
         "TILE_ATTRIBUTION": settings.tile_attribution,
         "RATELIMIT_ENABLED": settings.rate_limits,
-        "RATELIMIT_STORAGE_URI": "memory://",
+        # Several web processes (serve --processes) share one count through Redis; one counts in
+        # memory.  While Redis is away each process counts in its own memory: limits still hold.
+        "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,  # a token lives as long as the session (a slow form still works)
         # Queue each uploaded clip for the worker (tests of status alone may run clips themselves).

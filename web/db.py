@@ -6,12 +6,16 @@ Flask's tutorial app).  The schema is migrated once, when the app is created, no
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app, g
 from sqlite_utils import Database
 
 from search_party.config import Settings
 from search_party.ingest import jobs
 from search_party.store.db import open_db
+
+log = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
@@ -37,7 +41,10 @@ def enqueue_clip(clip_id: int) -> None:
     queue = current_app.extensions.get("search_party_queue")
     if queue is None:
         queue = current_app.extensions["search_party_queue"] = jobs.make_queue(settings())
-    queue.enqueue(clip_id)
+    try:
+        queue.enqueue(clip_id)
+    except Exception:  # Redis is away: the clip is queued in SQLite, the source of truth
+        log.warning("could not put clip %d in the queue; the worker's upkeep will", clip_id, exc_info=True)
 
 
 def init_app(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""Error pages that say what happened and what to do next; JSON ({"error": ...}) under /api/.
+"""Error pages that say what happened and what to do next; JSON ({"error": ...}) under /api/ and /internal/.
 
 A search_party UserError becomes a 400 with its own message (Forbidden 403, NotFound 404), so
 a route may simply let the domain refuse bad input.  Anything unexpected is logged with its
@@ -51,7 +51,7 @@ def _status_of_user_error(exc: UserError) -> int:
 
 def respond(status: int, message: str | None = None, headers: dict[str, str] | None = None) -> Any:
     title, advice = ADVICE.get(status, ADVICE[500] if status >= 500 else ADVICE[400])
-    if request.path.startswith("/api/"):
+    if request.path.startswith(("/api/", "/internal/")):
         body = jsonify(error=message or title, advice=advice)
         return body, status, headers or {}
     return render_template("error.html", status=status, title=title, message=message,

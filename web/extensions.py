@@ -1,7 +1,8 @@
 """The Flask extensions, made once and bound to the app in create_app (Flask's usual pattern).
 
-Rate limits are in-memory (one server process, per address or per account) and named here so
-every blueprint uses the same figures:
+Rate limits count per address or per account, in memory (one server process) or in Redis when
+SEARCH_PARTY_REDIS_URL is set (every web process shares the count), and are named here so every
+blueprint uses the same figures:
 
     from web.extensions import limiter, REPORT_LIMIT
     @bp.post("/reports/new")

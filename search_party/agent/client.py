@@ -170,7 +170,8 @@ def _reply(status: int, raw: bytes, headers: Any) -> Reply:
     return Reply(status, body, retry_after)
 
 
-def _request(request: urllib.request.Request, server: str) -> Reply:
+def send(request: urllib.request.Request, server: str) -> Reply:
+    """One HTTP request; every answer (and no answer: status 0) as a Reply, never an exception."""
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
             return _reply(response.status, response.read(), response.headers)
@@ -239,7 +240,7 @@ class ServerClient:
         sends nothing meanwhile)."""
         request = urllib.request.Request(f"{self.server}/api/cameras/{self.camera_id}/state",
                                          headers=self._headers())
-        reply = self._with_retries("camera state", lambda: _request(request, self.server))
+        reply = self._with_retries("camera state", lambda: send(request, self.server))
         if reply.status != 200:
             if reply.transient:
                 return None
@@ -267,7 +268,7 @@ class ServerClient:
                 headers={**self._headers(), "Content-Type": f"multipart/form-data; boundary={body.boundary}",
                          "Content-Length": str(body.length)})
             try:
-                return _request(request, self.server)
+                return send(request, self.server)
             finally:
                 body.close()
 

@@ -41,7 +41,7 @@ class LazyGroup(click.Group):
 
 
 bench = LazyGroup("bench", help="Speed measured on real data, with the baseline beside it.", lazy={
-    "vision": "bench:vision", "ingest": "bench_ingest:ingest", "load": "bench_load:load",
+    "vision": "bench:vision", "ingest": "bench_ingest:ingest", "load": "bench_load:load", "scale": "bench_scale:scale",
     "search": "search_tools:bench_search"})
 evaluate = LazyGroup("eval", help="Accuracy measured on real labelled data.", lazy={
     "reid": "reid:eval_reid", "search": "search_tools:eval_search", "species": "species:eval_species"})
@@ -53,7 +53,8 @@ training = LazyGroup("train", help="Fit the models on real labelled data.", lazy
     "setup": "setup:setup", "models": "models:models", "config": "settings:config",
     "detect": "detect:detect", "bench": bench, "eval": evaluate, "train": training,
     "camera": "ingest:camera", "ingest": "ingest:ingest", "clips": "ingest:clips",
-    "worker": "ingest:worker", "agent": "agent:agent", "user": "domain:user",
+    "worker": "ingest:worker", "worker-token": "ingest:worker_token_group", "agent": "agent:agent",
+    "user": "domain:user",
     "report": "domain:report", "consent": "domain:consent_group", "inbox": "domain:inbox",
     "activity": "domain:activity_log", "retention": "domain:retention_group",
     "audit": "audit:audit", "backup": "backup:backup", "restore": "backup:restore",

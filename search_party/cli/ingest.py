@@ -1,4 +1,5 @@
-"""`search-party ingest`, `worker`, `clips` and `camera`: volunteering clips from the shell.
+"""`search-party ingest`, `worker`, `worker-token`, `clips` and `camera`: volunteering clips from
+the shell, and the workers that process them (here, or remote: search_party.ingest.remote_worker).
 
 `ingest` runs the worker's own code path (register, claim, process, store in one transaction)
 either here with a progress bar (`--wait`, the default) or by queueing the clips for
@@ -17,7 +18,7 @@ import click
 from search_party.community import accounts, cameras
 from search_party.config import Settings, load_settings
 from search_party.errors import UserError
-from search_party.ingest import jobs
+from search_party.ingest import jobs, worker_tokens
 from search_party.ingest.clip_task import run_clip
 from search_party.ingest.spool import register_clip
 from search_party.store import storage
@@ -115,11 +116,69 @@ def ingest(clips: tuple[Path, ...], camera_id: int, start: str | None, wait: boo
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Clips processed at once (each worker holds its own copy of the models).")
 @click.option("--processes", is_flag=True, help="Run workers as processes rather than threads.")
-def worker(workers: int, processes: bool) -> None:
+@click.option("--no-ingest", is_flag=True, help="On the server of remote workers: only the upkeep "
+              "(recover clips of dead workers, the index file, retention, standing searches, e-mail).")
+@click.option("--remote", metavar="URL", help="Be a remote worker of the server at URL: clips from its Redis "
+              "(SEARCH_PARTY_REDIS_URL), fetched and posted back over HTTP; no database or spool here.")
+@click.option("--worker-token", metavar="TOKEN", help="With --remote: the token `search-party worker-token add` "
+              "made (default SEARCH_PARTY_WORKER_TOKEN, which keeps it out of the process list).")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path),
+              help="With --remote: where clips in hand are kept (default DATA_DIR/remote-work).")
+@click.option("--plain-http", is_flag=True, help="With --remote: allow an http:// URL (a private network only).")
+def worker(workers: int, processes: bool, no_ingest: bool, remote: str | None, worker_token: str | None,
+           folder: Path | None, plain_http: bool) -> None:
     """Process queued clips until stopped (Ctrl-C finishes the clips in hand first).  On start it
     re-queues clips a killed worker left half-done."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    jobs.run_worker(_settings(), workers=workers, worker_type="process" if processes else "thread")
+    if remote is None:
+        if worker_token or folder or plain_http:
+            raise UserError("--worker-token, --folder and --plain-http go with --remote URL")
+        jobs.run_worker(_settings(), workers=workers, worker_type="process" if processes else "thread",
+                        ingest=not no_ingest)
+        return
+    if processes or no_ingest:
+        raise UserError("a remote worker runs --workers threads; --processes and --no-ingest are for the server")
+    from search_party.ingest.remote_worker import check_remote_url, run_remote_worker
+
+    settings = load_settings()
+    server = check_remote_url(remote, plain_http=plain_http)
+    token = worker_token or (settings.worker_token.get_secret_value() if settings.worker_token else "")
+    run_remote_worker(settings, server, token, folder or settings.data_dir / "remote-work", workers)
+
+
+@click.group("worker-token")
+def worker_token_group() -> None:
+    """Tokens of remote ingest workers (`search-party worker --remote`): one per worker machine."""
+
+
+@worker_token_group.command("add")
+@click.option("--label", default="", help="Which machine it is for, e.g. 'ingest-2'.")
+def worker_token_add(label: str) -> None:
+    """Make a token; it is shown once (only its hash is kept)."""
+    with open_db(_settings().db_path) as db:
+        token, secret = worker_tokens.create_token(db, label)
+    click.echo(f"worker token {token.id} ({token.label or 'no label'}); shown once, keep it secret:")
+    click.echo(secret)
+
+
+@worker_token_group.command("list")
+def worker_token_list() -> None:
+    """Every worker token: id, label, created, last used, active or revoked."""
+    with open_db(_settings().db_path) as db:
+        for token in worker_tokens.list_tokens(db):
+            state = "active" if token.active else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+            used = f"{token.last_used:%Y-%m-%d %H:%M}" if token.last_used else "never"
+            click.echo(f"{token.id}\t{token.label or '-'}\tcreated {token.created:%Y-%m-%d}\tused {used}\t{state}")
+
+
+@worker_token_group.command("revoke")
+@click.argument("token_id", type=int)
+def worker_token_revoke(token_id: int) -> None:
+    """Revoke a token at once: its worker's next request is refused, and a clip it holds goes
+    back to the queue when its lease runs out."""
+    with open_db(_settings().db_path) as db:
+        token = worker_tokens.revoke_token(db, token_id)
+    click.echo(f"worker token {token.id} revoked")
 
 
 @click.command()

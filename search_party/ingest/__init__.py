@@ -1,3 +1,3 @@
-"""From a volunteered clip to stored sightings: uploads, the spool, the queue and worker, and the
-pipeline (video decoding, sampling, motion, detection, tracking, embedding).
-May import: search_party.community, search_party.search, search_party.store, search_party.vision."""
+"""From a volunteered clip to stored sightings: uploads, the spool, the queue and worker (here or
+remote), and the pipeline (video decoding, sampling, motion, detection, tracking, embedding).
+May import: search_party.community, search, store, vision, and agent.client (a remote worker's HTTP)."""

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 TEST_PAUSE_SECONDS = 120
 
 
-def _test_pause_hook(marker: Path | None) -> Callable[[], None] | None:
+def pause_for_crash_tests(marker: Path | None) -> Callable[[], None] | None:
     if marker is None:
         return None
 
@@ -43,7 +43,8 @@ def _test_pause_hook(marker: Path | None) -> Callable[[], None] | None:
     return pause
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """What a person reads for a clip that failed with ``exc``."""
     if isinstance(exc, (UserError, ImageError, ModelError)):
         return str(exc)
     return f"internal error while processing the clip ({type(exc).__name__}: {exc}); tell the operator"
@@ -74,7 +75,7 @@ def run_clip(settings: Settings, clip_id: int, claim: str, *,
                                   start_source=clip.start_source or "given", models=models,
                                   options=options, progress=progress)
             storage.save_clip_result(db, clip_id, result, claim,
-                                     before_commit=_test_pause_hook(settings.test_pause_before_commit))
+                                     before_commit=pause_for_crash_tests(settings.test_pause_before_commit))
             standing_searches.after_clip_stored(db, len(result.sightings))
             log.info("clip %d done in %.1f s: %d sighting(s)", clip_id, time.monotonic() - started,
                      len(result.sightings))
@@ -86,9 +87,9 @@ def run_clip(settings: Settings, clip_id: int, claim: str, *,
         except Exception as exc:
             if not isinstance(exc, (UserError, ImageError, ModelError)):
                 log.exception("clip %d failed", clip_id)
-            if not storage.fail_clip(db, clip_id, _reason(exc), claim=claim):
+            if not storage.fail_clip(db, clip_id, failure_reason(exc), claim=claim):
                 return None
-            log.info("clip %d failed: %s", clip_id, _reason(exc))
+            log.info("clip %d failed: %s", clip_id, failure_reason(exc))
         if clip.spool_name:
             remove_spooled(settings, clip.spool_name)  # done or failed: footage is never kept
         return storage.get_clip(db, clip_id)

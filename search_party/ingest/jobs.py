@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 from sqlite_utils import Database
 
@@ -43,6 +45,8 @@ TASK_NAME = "ingest_clip"
 # see its process); far longer than the longest clip allowed takes.  Storing is safe anyway: the
 # old claim can no longer commit once the clip is re-queued.
 CLAIM_TIMEOUT = timedelta(hours=1)
+# A remote worker's claim: ``remote#<worker token id>:<nonce>`` ('#' is in no host name).
+REMOTE_CLAIM_PREFIX = "remote#"
 
 
 # ---------------------------------------------------------------- claims
@@ -66,11 +70,15 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def claim_is_dead(claim: str | None, claimed_at_age: timedelta) -> bool:
-    """Whether the worker holding ``claim`` is certainly gone (same host, no such process) or has
-    held it for longer than CLAIM_TIMEOUT."""
+def claim_is_dead(claim: str | None, claimed_at_age: timedelta,
+                  lease: timedelta = timedelta(seconds=60)) -> bool:
+    """Whether the worker holding ``claim`` is certainly gone (same host, no such process), has
+    held it for longer than CLAIM_TIMEOUT, or is a remote worker that has not renewed its claim
+    for ``lease`` (search_party.ingest.remote_intake: its claimed time is renewed by heartbeats)."""
     if claim is None or claimed_at_age > CLAIM_TIMEOUT:
         return True
+    if claim.startswith(REMOTE_CLAIM_PREFIX):
+        return claimed_at_age > lease
     host, _, rest = claim.partition(":")
     pid_text = rest.split(":", 1)[0]
     if host != socket.gethostname() or not pid_text.isdigit():
@@ -97,9 +105,10 @@ class JobQueue:
         return {task.args[0] for task in self.huey.pending() if task.name == name}
 
 
-def make_queue(settings: Settings) -> JobQueue:
-    """The queue for these settings, with the ingest task and a periodic recovery registered
-    (the same in the process that enqueues and in the worker)."""
+def make_queue(settings: Settings, run: Callable[[int], None] | None = None) -> JobQueue:
+    """The queue for these settings, with the ingest task registered (the same in the process that
+    enqueues and in the worker).  ``run(clip_id)`` replaces the task's body: a remote worker's
+    (search_party.ingest.remote_worker), under the same task name so it takes the same messages."""
     if settings.redis_url:
         try:
             import redis  # noqa: F401  (RedisHuey needs it; say so before the first enqueue)
@@ -113,41 +122,45 @@ def make_queue(settings: Settings) -> JobQueue:
 
     @huey.task(name=TASK_NAME)
     def ingest_clip(clip_id: int) -> None:
+        if run is not None:
+            run(clip_id)
+            return
         if _paused(settings, f"clip {clip_id} stays queued"):
             return  # still queued in SQLite: the recovery enqueues it again once there is room
         clip_task.run_clip(settings, clip_id, new_claim())
-
-    queue = JobQueue(huey, ingest_clip)
-
-    @huey.periodic_task(crontab(minute="*"), name="recover_clips")
-    def recover_clips() -> None:
-        with open_db(settings.db_path) as db:
-            recover(settings, db, queue)
-
-    @huey.periodic_task(crontab(minute="*"), name="sync_index")
-    def sync_index() -> None:
-        # Rewrites the index file once it lags the database by enough that a server's side index
-        # grows (VectorIndex.compact); servers catch up from SQLite meanwhile.
-        if _paused(settings, "the index file is not rewritten"):
-            return
-        embedder = vision.load_models(settings).embedder
-        with open_db(settings.db_path) as db:
-            VectorIndex.compact(db, settings.index_path, embedder.version, embedder.dim)
-
-    @huey.periodic_task(crontab(minute="*"), name="searches_and_retention")
-    def searches_and_retention() -> None:
-        # Expiry and purging, standing searches catching up on anything the ingest hook missed,
-        # consent requests held back by a camera's daily quota, then the e-mails all that made.
-        with open_db(settings.db_path) as db:
-            retention.run(db, index_path=settings.index_path)
-            standing_searches.rescore_new_sightings(db)
-            notifications.deliver_pending(db, notifications.mailer_for(settings))
 
     @huey.on_startup(name="load_models")
     def load_models() -> None:
         vision.load_models(settings)  # once per worker, before its first clip
 
-    return queue
+    return JobQueue(huey, ingest_clip)
+
+
+def upkeep(settings: Settings, queue: JobQueue) -> None:
+    """The server's periodic work (search-party worker runs it every SEARCH_PARTY_UPKEEP_SECONDS):
+    recover clips dead workers left, rewrite the index file once it lags the database enough that
+    a server's side index grows (VectorIndex.compact; servers catch up from SQLite meanwhile),
+    expiry and purging, standing searches catching up on anything the ingest hook missed, consent
+    requests held back by a camera's daily quota, then the e-mails all that made.
+
+    Not a huey periodic task: those travel through the queue, and with remote workers on Redis
+    any consumer, one with no database, could take them."""
+    with open_db(settings.db_path) as db:
+        recover(settings, db, queue)
+        if not _paused(settings, "the index file is not rewritten"):
+            embedder = vision.load_models(settings).embedder
+            VectorIndex.compact(db, settings.index_path, embedder.version, embedder.dim)
+        retention.run(db, index_path=settings.index_path)
+        standing_searches.rescore_new_sightings(db)
+        notifications.deliver_pending(db, notifications.mailer_for(settings))
+
+
+def _upkeep_forever(settings: Settings, queue: JobQueue, stop: threading.Event) -> None:
+    while not stop.wait(settings.upkeep_seconds):
+        try:
+            upkeep(settings, queue)
+        except Exception:  # one bad round (a locked file, a mail server down) must not end upkeep
+            log.exception("upkeep failed; trying again in %d s", settings.upkeep_seconds)
 
 
 def _paused(settings: Settings, what: str) -> bool:
@@ -173,7 +186,7 @@ def recover(settings: Settings, db: Database, queue: JobQueue) -> Recovery:
     now = utcnow()
     for row in db.query("SELECT id, claimed_by, claimed_at, attempts FROM clips WHERE status = 'processing'"):
         age = now - from_db_time(row["claimed_at"]) if row["claimed_at"] else CLAIM_TIMEOUT * 2
-        if not claim_is_dead(row["claimed_by"], age):
+        if not claim_is_dead(row["claimed_by"], age, timedelta(seconds=settings.worker_lease_seconds)):
             continue
         if row["attempts"] >= settings.max_attempts:
             reason = (f"the worker stopped {row['attempts']} times while processing this clip (killed, "
@@ -198,14 +211,29 @@ def recover(settings: Settings, db: Database, queue: JobQueue) -> Recovery:
 # ---------------------------------------------------------------- the worker
 
 
-def run_worker(settings: Settings, workers: int = 1, worker_type: str = "thread") -> None:
+def run_worker(settings: Settings, workers: int = 1, worker_type: str = "thread", *,
+               ingest: bool = True) -> None:
     """Recover what dead workers left, then consume the queue until SIGINT (finish the current
-    clips) or SIGTERM (stop now; the clips in hand are recovered at the next start)."""
+    clips) or SIGTERM (stop now; the clips in hand are recovered at the next start), running the
+    server's upkeep beside it.  With ``ingest`` False only the upkeep runs: the server of a metro
+    whose clips remote workers process (search_party.ingest.remote_worker)."""
     queue = make_queue(settings)
     with open_db(settings.db_path) as db:
         report = recover(settings, db, queue)
     log.info("worker starting: %d clip(s) requeued, %d failed, %d enqueued, %d spool file(s) removed",
              len(report.requeued), len(report.failed), len(report.enqueued), len(report.spool_removed))
-    consumer = queue.huey.create_consumer(workers=workers, worker_type=worker_type, periodic=True,
-                                    initial_delay=0.1, backoff=1.15, max_delay=2.0)
-    consumer.run()
+    stop = threading.Event()
+    if not ingest:
+        log.info("upkeep only, every %d s; clips are left to remote workers", settings.upkeep_seconds)
+        try:
+            _upkeep_forever(settings, queue, stop)
+        except KeyboardInterrupt:
+            return
+    upkeeper = threading.Thread(target=_upkeep_forever, args=(settings, queue, stop), name="upkeep", daemon=True)
+    upkeeper.start()
+    consumer = queue.huey.create_consumer(workers=workers, worker_type=worker_type, periodic=False,
+                                          initial_delay=0.1, backoff=1.15, max_delay=2.0)
+    try:
+        consumer.run()
+    finally:
+        stop.set()

@@ -30,7 +30,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from search_party.community import accounts, camera_tokens, cameras, limits, rep
 from search_party.config import ENV_PREFIX, Settings
 from search_party.errors import UserError
 from search_party.ingest.pipeline import process_clip
+from search_party.measure.local_redis import free_port
 from search_party.store import storage
 from search_party.store.db import open_db, utcnow
 from search_party.store.vector_index import VectorIndex
@@ -254,17 +254,11 @@ def _seed(settings: Settings, clip_path: Path, searchers: int, answerers: int, u
                   [email for _, email in placed[:answerers]], tokens)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _Server:
+class ScratchServer:
     """``search-party serve --no-worker`` on the scratch data folder, in its own process."""
 
     def __init__(self, settings: Settings, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         served = settings.model_copy(update={"secret_key": SecretStr(secrets.token_hex(32)),
@@ -393,7 +387,7 @@ def run_load(data_dir: Path, settings: Settings, *, seconds: float, clients: int
         scratch = settings.moved_to(work / "data")
         scratch.prepare_dirs()
         world = _seed(scratch, clip, roles["searchers"], roles["answerers"], roles["uploaders"])
-        server = _Server(scratch, work / "server.log")
+        server = ScratchServer(scratch, work / "server.log")
         server.wait_ready()
         searchers = [_Client(server.base) for _ in world.searchers]
         answerers = [_Client(server.base) for _ in world.answerers]

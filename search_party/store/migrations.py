@@ -366,4 +366,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(13, "camera time zone", """
         ALTER TABLE cameras ADD COLUMN time_zone TEXT;
     """),
+    # Remote ingest workers (search_party/ingest/remote_worker.py) authenticate to the internal
+    # API with a token of their own kind, never a camera's upload token: only its sha256 is kept,
+    # and the operator revokes it from the shell (`search-party worker-token revoke`).
+    Migration(14, "worker tokens for remote ingest workers", """
+        CREATE TABLE worker_tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL DEFAULT '',
+            created TEXT NOT NULL,
+            last_used TEXT,
+            revoked_at TEXT
+        );
+    """),
 )

@@ -37,7 +37,11 @@ LAST_SEEN_POINT = Point(51.5007, -0.1246)
 LAST_SEEN = T0 - timedelta(hours=1)  # every fixture draft is filmed after this
 NOW = T0 + timedelta(hours=2)  # "now" for every domain call, so the 2025 fixture times stay recent
 LOST_DOG, LOST_DOG_PHOTOS = "172", 4  # owner's photos: dog 172, sequence 4
-DISTRACTORS = ("177", "182")  # other dogs that walk past the same cameras
+# Another dog that walks past the same cameras, told apart from the lost dog by the shipped model
+# (0.30-0.39 against its owner's photos; threshold 0.60).  Not 177: that model scores it 0.53-0.63
+# against dog 172, a look-alike of the kind the calibration's false-request budget allows, so a
+# flow that expects a request about the lost dog alone would get a second one.
+OTHER_DOG = "131"
 
 _clip_numbers = count(1)
 

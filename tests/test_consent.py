@@ -13,6 +13,7 @@ from domain_world import (
     LOST_DOG,
     LOST_DOG_PHOTOS,
     NOW,
+    OTHER_DOG,
     camera,
     dog_photos,
     models,
@@ -34,7 +35,7 @@ def world(tmp_path):
     db = open_db(tmp_path / "sp.db")
     owner = accounts.create_user(db, "owner@example.org")
     cam = camera(db, "neighbour@example.org", place(45, 300))
-    store_sightings(db, cam, [(LOST_DOG, 1), ("177", 1), ("182", 2)])
+    store_sightings(db, cam, [(LOST_DOG, 1), (OTHER_DOG, 1), ("182", 2)])
     report, _ = reports.create_lost_report(
         db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
         lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
@@ -48,7 +49,8 @@ def test_the_camera_owner_is_asked_about_the_lost_dog_only(world):
     (request,) = consent.requests_for_owner(db, neighbour.id)
     assert run.asked == [request.match_id] and run.sightings_compared == 3
     sighting = storage.get_sighting(db, request.sighting_id)
-    assert sighting.first_time == storage.list_sightings(db, camera_ids=[cam.id])[0].first_time
+    # The lost dog's sighting: stored first of the three, so it holds the lowest id.
+    assert sighting.id == min(s.id for s in storage.list_sightings(db, camera_ids=[cam.id]))
     assert request.pet_name == "Bella" and request.distance_m == 300
     assert request.lost_photo_ids == report.photo_ids
     # The neighbour sees the lost dog's photos beside their own crop.

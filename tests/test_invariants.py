@@ -25,6 +25,7 @@ from domain_world import (
     LOST_DOG,
     LOST_DOG_PHOTOS,
     NOW,
+    OTHER_DOG,
     camera,
     detector,
     dog_photos,
@@ -128,7 +129,7 @@ def test_invariant_2_nothing_from_a_camera_reaches_anyone_but_its_owner_until_sh
     never = camera(db, "shy@example.org", place(225, 200), opted_in=False, name="shy")
     with pytest.raises(UserError, match="not opted in"):  # tried: volunteering from it anyway
         store_sightings(db, never, [(LOST_DOG, 3)])
-    store_sightings(db, porch, [(LOST_DOG, 1), ("177", 1)])
+    store_sightings(db, porch, [(LOST_DOG, 1), (OTHER_DOG, 1)])
     report = report_lost(db, owner.id)
     standing_searches.search_report(db, report.id, open_index(db, tmp_path), now=NOW)
     (request,) = consent.requests_for_owner(db, porch.owner_id)
@@ -228,7 +229,7 @@ def test_invariant_4_opt_out_and_account_deletion_erase_everything_they_cover(db
     owner = accounts.create_user(db, "owner@example.org")
     porch = camera(db, "neighbour@example.org", place(45, 300), name="porch")
     garden = camera(db, "gardener@example.org", place(300, 500), name="garden")
-    porch_ids = store_sightings(db, porch, [(LOST_DOG, 1), ("177", 1)])
+    porch_ids = store_sightings(db, porch, [(LOST_DOG, 1), (OTHER_DOG, 1)])
     garden_ids = store_sightings(db, garden, [(LOST_DOG, 3), ("182", 2)])
     report = report_lost(db, owner.id)
     index_path = tmp_path / "index" / "sightings.faiss"
@@ -266,7 +267,7 @@ def test_invariant_4_opt_out_and_account_deletion_erase_everything_they_cover(db
 
 def test_invariant_5_the_index_is_a_cache_rebuilt_from_sqlite_with_the_same_results(db, tmp_path):
     owner = accounts.create_user(db, "owner@example.org")
-    for n, dog in enumerate([(LOST_DOG, 1), ("177", 1), (LOST_DOG, 3), ("182", 2)]):
+    for n, dog in enumerate([(LOST_DOG, 1), (OTHER_DOG, 1), (LOST_DOG, 3), ("182", 2)]):
         store_sightings(db, camera(db, f"cam{n}@example.org", place(90 * n, 400)), [dog])
     report = report_lost(db, owner.id)
     query = reports.report_query(db, report.id, embedder().version)

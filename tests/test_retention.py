@@ -13,6 +13,7 @@ from domain_world import (
     LOST_DOG,
     LOST_DOG_PHOTOS,
     NOW,
+    OTHER_DOG,
     camera,
     dog_photos,
     models,
@@ -45,7 +46,7 @@ def world(tmp_path):
     db = open_db(tmp_path / "sp.db")
     owner = accounts.create_user(db, "owner@example.org")
     cam = camera(db, "neighbour@example.org", place(45, 300))
-    store_sightings(db, cam, [(LOST_DOG, 1), ("177", 1)])
+    store_sightings(db, cam, [(LOST_DOG, 1), (OTHER_DOG, 1)])
     report, _ = reports.create_lost_report(
         db, owner.id, pet_name="Bella", species="dog", photos=list(dog_photos(LOST_DOG, LOST_DOG_PHOTOS)),
         lat=LAST_SEEN_POINT.lat, lon=LAST_SEEN_POINT.lon, last_seen=LAST_SEEN, now=NOW, **models())
@@ -59,7 +60,7 @@ def test_retention_purges_sightings_older_than_their_cameras_retention(tmp_path)
     long = camera(db, "b@example.org", place(90, 200), retention_days=30, name="long")
     now = utcnow()
     filmed_now = now - T0  # shift the fixture times to "filmed just now"
-    old = store_sightings(db, short, [(LOST_DOG, 1), ("177", 1)], shift=filmed_now)
+    old = store_sightings(db, short, [(LOST_DOG, 1), (OTHER_DOG, 1)], shift=filmed_now)
     kept = store_sightings(db, long, [("182", 2)], shift=filmed_now)
     path = tmp_path / "index" / "sightings.faiss"
     index = open_index(db, tmp_path)

@@ -2,7 +2,7 @@
 
 The detector proposes *pet* boxes; which species a box holds is this model's call, not COCO's
 label: on photos of breeds neither model was trained on, COCO's label called 9 of 235 dogs
-"cat" and 5 of 98 cats "dog", this head 2 and 1 (``search-party eval species``; figures and
+"cat" and 5 of 98 cats "dog", this head 1 and 0 (``search-party eval species``; figures and
 data in embeddings/MODEL_CARD.md).  It reads the ImageNet EfficientNet-Lite0 descriptor (the
 frozen "imagenet" embedder), not the re-ID vector: re-ID training teaches a network to ignore
 what all dogs share, and a head on the trained vectors made five times the mistakes.

@@ -56,17 +56,23 @@ def _refuse_demo_accounts_on_a_real_server(settings: Settings) -> None:
 
 
 def _serve_in_processes(host: str, port: int, processes: int, settings: Settings, worker: bool) -> None:
-    """Bind the address here, then run ``processes`` web processes that all accept on it (the
-    kernel hands each connection to one of them) until SIGTERM or Ctrl-C stops them all."""
+    """Bind the address here, once per web process, then run ``processes`` web processes, each
+    accepting on its own socket, until SIGTERM or Ctrl-C stops them all.
+
+    The sockets share the port with SO_REUSEPORT, so the kernel spreads connections over them by
+    a hash of each connection's addresses.  (One socket shared by all lets whichever process wakes
+    first take every connection: on a busy box, one process answered everything.)"""
     if not settings.redis_url:
         raise UserError("--processes needs SEARCH_PARTY_REDIS_URL: rate limits must be counted in one place "
                         "that every web process sees, or each would allow the full limit")
-    listener = socket.create_server((host, port), backlog=1024)
-    listener.set_inheritable(True)
-    fd = listener.fileno()
-    command = [sys.executable, "-m", "search_party.cli", "serve", "--host", host, "--port", str(port),
-               "--no-worker", "--listen-fd", str(fd)]
-    children = [subprocess.Popen(command, pass_fds=[fd]) for _ in range(processes)]
+    listeners = [socket.create_server((host, port), backlog=1024, reuse_port=True) for _ in range(processes)]
+    children: list[subprocess.Popen[bytes]] = []
+    for listener in listeners:
+        listener.set_inheritable(True)
+        fd = listener.fileno()
+        command = [sys.executable, "-m", "search_party.cli", "serve", "--host", host, "--port", str(port),
+                   "--no-worker", "--listen-fd", str(fd)]
+        children.append(subprocess.Popen(command, pass_fds=[fd]))
     if worker:
         children.append(subprocess.Popen([sys.executable, "-m", "search_party.cli", "worker"]))
     click.echo(f"Search Party on http://{host}:{port}/ in {processes} web processes (data in {settings.data_dir}; "

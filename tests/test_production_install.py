@@ -54,6 +54,8 @@ assert app.test_client().get("/login").status_code == 200
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ABSENT)
 print("production modules:", len(sys.modules), "absent loaded:", loaded)
 """
+# The production interpreter running `search-party setup` and nothing after it.
+SETUP_ONLY = PRODUCTION.split('run("setup")')[0] + 'run("setup")'
 
 
 def test_the_production_path_imports_no_torch(tmp_path):
@@ -78,8 +80,7 @@ def test_without_a_graph_and_without_torch_setup_says_what_to_do(tmp_path):
     """Tried: a production install given no exported graph."""
     env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(tmp_path / "data"), "SEARCH_PARTY_EMBEDDER": "trained",
            "SEARCH_PARTY_MODEL_CACHE": str(tmp_path / "no-graphs")}
-    code = PRODUCTION.split('run("setup")')[0] + 'run("setup")'
-    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-c", SETUP_ONLY], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
     assert "exporting needs torch" in run.stderr and "copy an exported file into" in run.stderr
 
@@ -94,8 +95,7 @@ def test_given_only_the_reid_graph_setup_names_the_species_graph(tmp_path):
     (graphs / graph.name).write_bytes(graph.read_bytes())
     env = {**os.environ, "SEARCH_PARTY_DATA_DIR": str(tmp_path / "data"), "SEARCH_PARTY_EMBEDDER": "trained",
            "SEARCH_PARTY_MODEL_CACHE": str(graphs)}
-    code = PRODUCTION.split('run("setup")')[0] + 'run("setup")'
-    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-c", SETUP_ONLY], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
     assert "reid_imagenet_" in run.stderr and "is not exported here" in run.stderr
     assert "copy the graph a build machine exported into " + str(graphs) in run.stderr

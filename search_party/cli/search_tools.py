@@ -36,11 +36,12 @@ def _progress(done: int, total: int) -> None:
     click.echo(f"\rembedding {done}/{total} images", err=True, nl=done == total)
 
 
-def _eval_table(result: search_eval.SearchEvalResult) -> str:
-    head = f"{'searches':>8} {'hit@1':>6} {'hit@5':>6} {'asks/search':>11} {'false asks':>10} {'recall':>6}"
-    row = (f"{result.searches:>8} {result.hit1:>6.3f} {result.hit5:>6.3f} {result.asks_per_search:>11.2f} "
-           f"{result.false_asks_per_search:>10.2f} {result.recall:>6.3f}")
-    return f"{head}\n{row}"
+_EVAL_HEAD = f"{'searches':>8} {'hit@1':>6} {'hit@5':>6} {'asks/search':>11} {'false asks':>10} {'recall':>6}"
+
+
+def _eval_row(result: search_eval.SearchEvalResult) -> str:
+    return (f"{result.searches:>8} {result.hit1:>6.3f} {result.hit5:>6.3f} {result.asks_per_search:>11.2f} "
+            f"{result.false_asks_per_search:>10.2f} {result.recall:>6.3f}")
 
 
 @click.command(name="search")
@@ -106,9 +107,9 @@ def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, id
             return
         click.echo(f"{len(data.items)} images of {dogs} dogs, {searched} searched; model {data.model_version}; "
                    f"seed {seed}; threshold {results[0][1].threshold:.3f}")
-        click.echo(f"{'evidence':<26} " + _eval_table(results[0][1]).splitlines()[0])
+        click.echo(f"{'evidence':<26} {_EVAL_HEAD}")
         for name, r in results:
-            click.echo(f"{name:<26} " + _eval_table(r).splitlines()[1])
+            click.echo(f"{name:<26} {_eval_row(r)}")
         return
     result = search_eval.evaluate(data, seed, threshold, index_kind)
     if as_json:
@@ -119,7 +120,8 @@ def eval_search(directory: Path, as_json: bool, seed: int, model: str | None, id
     click.echo(f"{result.cameras} cameras ({search_eval.CAMERA_DENSITY:g}/km²), {result.sightings} "
                f"sightings, {result.in_fence_share:.0%} of them inside their dog's "
                f"{search_eval.SEARCH_RADIUS_M:.0f} m fence")
-    click.echo(_eval_table(result))
+    click.echo(_EVAL_HEAD)
+    click.echo(_eval_row(result))
 
 
 @click.command(name="search")

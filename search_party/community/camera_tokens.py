@@ -2,28 +2,24 @@
 
 A token lets one program volunteer clips for one camera and read those clips' status, nothing
 else: it cannot opt the camera in, answer a consent request or see a sighting.  The owner makes
-one per uploader on the camera's page, sees it once, and can revoke it at any time.  Only the
-token's sha256 is stored (a database leak gives no working token), and a token is looked up by
-that hash, so no comparison leaks its characters through timing.
+one per uploader on the camera's page, sees it once, and can revoke it at any time; it is kept as
+its sha256 (store/secret_tokens.py).
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlite_utils import Database
 
 from search_party.community.cameras import owned_camera
 from search_party.errors import NotFound, UserError
+from search_party.store import secret_tokens
 from search_party.store.db import from_db_time, insert_row, to_db_time, utcnow, write_transaction
 
-TOKEN_PREFIX = "spcam_"  # lets a secret scanner, or a person, recognise a leaked token
-MAX_LABEL = 60
+TOKEN_PREFIX = "spcam_"
 MAX_ACTIVE_TOKENS = 10
-LAST_USED_RESOLUTION = timedelta(minutes=1)  # status polls do not write on every request
 
 
 @dataclass(frozen=True)
@@ -48,18 +44,12 @@ def _token(row: dict) -> CameraToken:
         revoked_at=from_db_time(row["revoked_at"]) if row["revoked_at"] else None)
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def create_token(db: Database, camera_id: int, owner_id: int, label: str = "") -> tuple[CameraToken, str]:
     """A new upload token for the owner's camera.  Returns the record and the secret, which is
     shown once and never stored."""
     owned_camera(db, camera_id, owner_id)
-    label = " ".join(str(label).split())
-    if len(label) > MAX_LABEL:
-        raise UserError(f"a token's label may have at most {MAX_LABEL} characters")
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    label = secret_tokens.clean_label(label, "a token")
+    secret, digest = secret_tokens.new_secret(TOKEN_PREFIX)
     with write_transaction(db):
         active = db.execute("SELECT count(*) FROM camera_tokens WHERE camera_id = ? AND revoked_at IS NULL",
                             [camera_id]).fetchone()[0]
@@ -67,7 +57,7 @@ def create_token(db: Database, camera_id: int, owner_id: int, label: str = "") -
             raise UserError(f"this camera already has {MAX_ACTIVE_TOKENS} active upload tokens; "
                             "revoke one you no longer use first")
         token_id = insert_row(db, "camera_tokens", {
-            "camera_id": camera_id, "token_sha256": _digest(secret), "label": label,
+            "camera_id": camera_id, "token_sha256": digest, "label": label,
             "created": to_db_time(utcnow()), "last_used": None, "revoked_at": None})
     return get_token(db, token_id, owner_id), secret
 
@@ -92,22 +82,11 @@ def list_tokens(db: Database, camera_id: int, owner_id: int) -> list[CameraToken
 def revoke_token(db: Database, token_id: int, owner_id: int) -> CameraToken:
     """Revoke a token at once (revoking twice keeps the first time)."""
     get_token(db, token_id, owner_id)
-    with write_transaction(db):
-        db.execute("UPDATE camera_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
-                   [to_db_time(utcnow()), token_id])
+    secret_tokens.revoke(db, "camera_tokens", token_id)
     return get_token(db, token_id, owner_id)
 
 
 def camera_for_token(db: Database, secret: str) -> int | None:
     """The camera an active token belongs to, or None for an unknown or revoked token."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        return None
-    row = db.execute("SELECT id, camera_id, last_used FROM camera_tokens "
-                     "WHERE token_sha256 = ? AND revoked_at IS NULL", [_digest(secret)]).fetchone()
-    if row is None:
-        return None
-    now = utcnow()
-    if row[2] is None or now - from_db_time(row[2]) > LAST_USED_RESOLUTION:
-        with write_transaction(db):
-            db.execute("UPDATE camera_tokens SET last_used = ? WHERE id = ?", [to_db_time(now), row[0]])
-    return row[1]
+    row = secret_tokens.find_active(db, "camera_tokens", TOKEN_PREFIX, secret)
+    return None if row is None else row["camera_id"]

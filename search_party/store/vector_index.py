@@ -175,14 +175,19 @@ def _sha256(fd: int, length: int) -> str:
     return digest.hexdigest()
 
 
-def file_header(path: Path) -> dict:
-    """The header of the index file at ``path`` (its checksum not verified), or IndexFileError."""
+def _open_file(path: Path) -> int:
+    """A read-only descriptor of the index file, or IndexFileError saying why there is none."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        return os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise IndexFileError("missing") from None
     except OSError as exc:
         raise IndexFileError(f"unreadable ({exc.strerror})") from None
+
+
+def file_header(path: Path) -> dict:
+    """The header of the index file at ``path`` (its checksum not verified), or IndexFileError."""
+    fd = _open_file(path)
     try:
         return _read_header(fd, os.fstat(fd).st_size)
     finally:
@@ -322,12 +327,7 @@ class VectorIndex:
     @classmethod
     def _load(cls, path: Path, model_version: str, dim: int, flat_limit: int,
               mapped: bool) -> VectorIndex:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise IndexFileError("missing") from None
-        except OSError as exc:
-            raise IndexFileError(f"unreadable ({exc.strerror})") from None
+        fd = _open_file(path)
         try:
             stat = os.fstat(fd)
             header = _read_header(fd, stat.st_size)

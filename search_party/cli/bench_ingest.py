@@ -20,13 +20,12 @@ import click
 
 from embeddings.detector import DETECTORS, PetDetector
 from embeddings.embedder import SOURCES, Embedder, crop_box
-from embeddings.species import DEFAULT_HEAD, SpeciesClassifier
 from search_party.config import load_settings
 from search_party.ingest.options import IngestOptions
 from search_party.ingest.pipeline import process_clip
 from search_party.ingest.video.decode import ClipInfo, probe_clip, upright_rgb
 from search_party.store.clip_results import ClipResult
-from search_party.vision import DETECTOR_THREADS, Models, decode_threads
+from search_party.vision import DETECTOR_THREADS, Models, decode_threads, load_models
 
 STAGES = ("probe", "decode", "motion", "prepare", "detect", "second_look", "track", "redact", "embed",
           "thumbnail")
@@ -167,10 +166,8 @@ def ingest(clips: tuple[Path, ...], as_json: bool, repeats: int, detector_name: 
                             second_look_regions=0 if no_second_look else IngestOptions.second_look_regions)
     for clip in clips:
         probe_clip(clip, max_clip_seconds=options.max_clip_seconds, max_pixels=options.max_pixels)
-    runtime = settings.vision_runtime()
-    detector = PetDetector.load(detector_name or settings.detector, runtime, threads=DETECTOR_THREADS)
-    embedder = Embedder.load(embedder_model or settings.embedder, runtime)
-    models = Models(detector, embedder, SpeciesClassifier.cached(DEFAULT_HEAD, runtime))
+    chosen = {"detector": detector_name, "embedder": embedder_model}
+    models = load_models(settings.model_copy(update={k: v for k, v in chosen.items() if v}))
     results = [run_bench(clip, models, repeats, options) for clip in clips]
     if as_json:
         click.echo(json.dumps(results[0] if len(results) == 1 else results))
